@@ -1,0 +1,287 @@
+"""The per-account actor: drives the pure ``AccountBook`` and gates this account's orders.
+
+One ``AccountActor`` per configured account. It consumes, from one bus subscription and in
+arrival order, the venue's reports for its account, the dispatcher's outcomes, and the
+strategies' ``SubmitOrder``/``CancelOrder`` commands; it publishes the resulting facts
+(``OrderUpdated``, ``OrderFilled``, ``OrderRejected``, ``PositionChanged``, ``BalanceChanged``,
+``AccountSynced``, ``TradingStateChanged``) and keeps ``AccountViews`` current.
+
+Trading state: ``RECONCILING`` until a snapshot has been applied, and again whenever the accounts
+socket is down (new orders are held, cancels go through); ``ACTIVE`` once the next snapshot is
+applied, when held orders are released through risk in submission order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import attrs
+import structlog
+import trio
+
+from engine.accounts.book import AccountBook
+from engine.accounts.views import AccountViews
+from engine.bus import EventBus
+from engine.model.account import AccountView
+from engine.model.enums import ConnectionState, Endpoint, Side, TradingState
+from engine.model.events import (
+    AccountEvent,
+    AccountInfoReported,
+    AccountSnapshotReceived,
+    AccountSynced,
+    BalanceChanged,
+    BalanceReported,
+    CancelFailed,
+    CancelOrder,
+    ConnectionStateChanged,
+    Event,
+    OrderFilled,
+    OrderPlaced,
+    OrderPlaceFailed,
+    OrderRejected,
+    OrderReported,
+    OrderUpdated,
+    PositionChanged,
+    PositionReported,
+    SubmitOrder,
+    TradingStateChanged,
+)
+from engine.model.orders import CancelRequest, OrderIntent, RiskVerdict
+
+log = structlog.get_logger(__name__)
+
+RiskCheck = Callable[[OrderIntent, AccountView], RiskVerdict]
+DispatchItem = OrderIntent | CancelRequest
+
+_INPUTS = (
+    AccountSnapshotReceived,
+    OrderReported,
+    PositionReported,
+    BalanceReported,
+    AccountInfoReported,
+    OrderPlaced,
+    OrderPlaceFailed,
+    CancelFailed,
+    SubmitOrder,
+    CancelOrder,
+    ConnectionStateChanged,
+)
+
+
+def reservation_for(intent: OrderIntent) -> Decimal:
+    """Buying power an intent may consume: its estimated cost, except for plain sells."""
+    if intent.side is Side.SELL:
+        return Decimal(0)
+    return intent.estimated_cost or Decimal(0)
+
+
+@attrs.define(eq=False)
+class AccountActor:
+    """Owns one account's ``AccountBook``, trading state and order gate.
+
+    ``started()`` is called once the actor's bus subscription exists, so nothing published
+    afterwards for this account is missed. It closes its send end of the dispatch channel when it
+    stops.
+    """
+
+    account_id: str
+    bus: EventBus
+    views: AccountViews
+    risk_check: RiskCheck
+    dispatch: trio.MemorySendChannel[DispatchItem]
+    book: AccountBook = attrs.field(init=False)
+    trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
+    _held: list[OrderIntent] = attrs.field(factory=list, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.book = AccountBook(self.account_id)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Consume this account's inputs until the bus closes."""
+        structlog.contextvars.bind_contextvars(account=self.account_id)
+        subscription = self.bus.subscribe(
+            f"account:{self.account_id}", accepts=_INPUTS, where=self._is_mine
+        )
+        self._publish_view()
+        task_status.started()
+        async with self.dispatch:
+            while True:
+                try:
+                    batch = await subscription.receive_batch()
+                except trio.EndOfChannel:
+                    return
+                for event in batch:
+                    facts = await self._handle(event)
+                    for fact in facts:
+                        _log_fact(fact)
+                    await self.bus.publish_all(facts)
+                self._publish_view()
+
+    def _is_mine(self, event: Event) -> bool:
+        if isinstance(event, AccountEvent):
+            return event.account_id == self.account_id
+        return isinstance(event, ConnectionStateChanged) and event.endpoint is Endpoint.ACCOUNTS
+
+    async def _handle(self, event: Event) -> list[Event]:
+        if isinstance(event, SubmitOrder):
+            return await self._submit(event.intent)
+        if isinstance(event, CancelOrder):
+            return await self._cancel(event)
+        if isinstance(event, ConnectionStateChanged):
+            if event.state is ConnectionState.DISCONNECTED:
+                return self._set_state(
+                    TradingState.RECONCILING, f"accounts socket down: {event.reason}"
+                )
+            return []
+        if isinstance(event, CancelFailed):
+            log.warning(
+                "order.cancel_failed",
+                client_order_id=event.client_order_id,
+                code=event.code,
+                reason=event.reason,
+            )
+            return []
+        facts = self.book.apply(event)
+        if isinstance(event, AccountSnapshotReceived):
+            facts += self._set_state(TradingState.ACTIVE, "snapshot applied")
+            facts += await self._release_held()
+        return facts
+
+    async def _submit(self, intent: OrderIntent) -> list[Event]:
+        if self.trading_state is TradingState.RECONCILING:
+            log.info("order.held", client_order_id=intent.client_order_id, state=self.trading_state)
+            self._held.append(intent)
+            return []
+        if self.trading_state is not TradingState.ACTIVE:
+            return [self._rejected(intent, "TRADING_STATE", f"account is {self.trading_state}")]
+        verdict = self.risk_check(intent, self.book.view(self.trading_state))
+        if not verdict.approved:
+            return [self._rejected(intent, verdict.code or "RISK_REJECTED", verdict.reason, "risk")]
+        self.book.track_intent(intent, reserve=reservation_for(intent))
+        log.info(
+            "order.sending",
+            client_order_id=intent.client_order_id,
+            symbol=intent.symbol,
+            side=intent.side,
+            qty=str(intent.qty),
+            type=intent.type,
+            price=None if intent.price is None else str(intent.price),
+        )
+        await self.dispatch.send(intent)
+        return []
+
+    async def _release_held(self) -> list[Event]:
+        held, self._held = self._held, []
+        facts: list[Event] = []
+        for intent in held:
+            facts += await self._submit(intent)
+        return facts
+
+    async def _cancel(self, command: CancelOrder) -> list[Event]:
+        held = [i for i in self._held if i.client_order_id == command.client_order_id]
+        if held:
+            self._held.remove(held[0])
+            reason = "canceled by its strategy before it was sent"
+            return [self._rejected(held[0], "CANCELED_BEFORE_SEND", reason, "engine")]
+        order = self.book.order_by_client_id(command.client_order_id)
+        if order is None or not order.status.is_open:
+            log.warning(
+                "order.cancel_ignored",
+                client_order_id=command.client_order_id,
+                reason="no open order with that id",
+            )
+            return []
+        await self.dispatch.send(
+            CancelRequest(
+                account_id=self.account_id,
+                client_order_id=command.client_order_id,
+                cl_ord_id=order.cl_ord_id,
+                symbol=order.symbol,
+                side=order.side,
+            )
+        )
+        return []
+
+    def _rejected(
+        self, intent: OrderIntent, code: str, reason: str, source: str = "engine"
+    ) -> OrderRejected:
+        return OrderRejected(
+            account_id=self.account_id,
+            client_order_id=intent.client_order_id,
+            cl_ord_id=None,
+            symbol=intent.symbol,
+            code=code,
+            reason=reason,
+            source=source,
+            strategy=intent.strategy,
+        )
+
+    def _set_state(self, state: TradingState, reason: str) -> list[Event]:
+        if state is self.trading_state:
+            return []
+        previous, self.trading_state = self.trading_state, state
+        return [
+            TradingStateChanged(
+                account_id=self.account_id, state=state, previous=previous, reason=reason
+            )
+        ]
+
+    def _publish_view(self) -> None:
+        self.views.set(self.book.view(self.trading_state))
+
+
+def _log_fact(fact: Event) -> None:
+    """One readable line per fact: what an operator watching the console wants to see."""
+    if isinstance(fact, OrderUpdated):
+        order = fact.order
+        log.info(
+            "order.updated",
+            cl_ord_id=order.cl_ord_id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            status=order.status,
+            previous=fact.previous_status,
+            cum_qty=str(order.cum_qty),
+            qty=str(order.qty),
+        )
+    elif isinstance(fact, OrderFilled):
+        log.info(
+            "order.filled",
+            cl_ord_id=fact.cl_ord_id,
+            symbol=fact.symbol,
+            side=fact.side,
+            qty=str(fact.qty),
+            price=str(fact.price),
+            cum_qty=str(fact.cum_qty),
+        )
+    elif isinstance(fact, OrderRejected):
+        log.warning(
+            "order.rejected",
+            client_order_id=fact.client_order_id,
+            symbol=fact.symbol,
+            code=fact.code,
+            reason=fact.reason,
+            source=fact.source,
+        )
+    elif isinstance(fact, PositionChanged):
+        position = fact.position
+        log.info(
+            "position.changed",
+            symbol=position.symbol,
+            quantity=str(position.quantity),
+            avg_price=str(position.avg_price),
+        )
+    elif isinstance(fact, BalanceChanged):
+        balance = fact.balance
+        log.info(
+            "balance.changed",
+            stock_buying_power=str(balance.stock_buying_power),
+            total_equity=str(balance.total_equity),
+        )
+    elif isinstance(fact, AccountSynced):
+        log.info("account.synced", open_orders=fact.open_orders, positions=fact.positions)
+    elif isinstance(fact, TradingStateChanged):
+        log.info(
+            "account.trading_state", state=fact.state, previous=fact.previous, reason=fact.reason
+        )

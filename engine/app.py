@@ -1,0 +1,232 @@
+"""The composition root: builds the bus and the actors from the config and runs them.
+
+Start order (each with ``nursery.start``, so each is usable before the next one starts):
+the simulator (if ``venue.kind = "simulator"``), the account actors (subscribed to the bus
+before any account event can be published), the dispatcher, the plugin host, the market
+connection, the accounts connection; then, once every account's first snapshot is applied,
+``aries_engine_started``. Shutdown reverses it: plugins hear ``aries_engine_stopping``, the
+engine's nursery is cancelled, then the simulator's.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections.abc import Sequence
+
+import attrs
+import pluggy
+import structlog
+import trio
+
+from engine.accounts.actor import AccountActor, DispatchItem
+from engine.accounts.views import AccountViews
+from engine.aries.rest import AriesRestClient
+from engine.bus import EventBus, Subscription
+from engine.config import EngineConfig
+from engine.connection import (
+    AccountsHandler,
+    ConnectionSupervisor,
+    MarketHandler,
+    StaticTokenProvider,
+)
+from engine.dispatch import ThrottledDispatcher, TokenBucket
+from engine.hooks.host import PluginHost
+from engine.hooks.manager import LoadedPlugin
+from engine.hooks.risk import RiskGate
+from engine.model.events import AccountSynced
+from engine.runtime.backoff import Backoff
+from engine.secrets import Secret
+from engine.sim import SimAccount, SimConfig, Simulator
+
+log = structlog.get_logger(__name__)
+
+DISPATCH_QUEUE = 1_000
+
+
+@attrs.frozen(kw_only=True)
+class Venue:
+    """Where the engine connects: base URLs and the access token."""
+
+    rest_base: str
+    ws_base: str
+    token: Secret
+
+
+@attrs.define(eq=False)
+class EngineHandle:
+    """What ``run_engine`` hands back once started: the live parts, for tests and tools."""
+
+    bus: EventBus
+    views: AccountViews
+    host: PluginHost
+    dispatcher: ThrottledDispatcher
+    connections: list[ConnectionSupervisor]
+    simulator: Simulator | None
+    _stop: trio.Event = attrs.field(factory=trio.Event)
+
+    def stop(self) -> None:
+        """Ask the engine to shut down gracefully (``run_engine`` then returns)."""
+        self._stop.set()
+
+
+def simulator_config(config: EngineConfig) -> SimConfig:
+    """The ``SimConfig`` described by ``[simulator]``."""
+    section = config.simulator
+    symbols = tuple(dict.fromkeys((*section.symbols, *config.market.symbols)))
+    return SimConfig(
+        seed=section.seed,
+        tick_interval=section.tick_interval,
+        symbols=symbols,
+        accounts=tuple(
+            SimAccount(account_id=a.account_id, cash=a.cash, account_type=a.account_type)
+            for a in section.accounts
+        ),
+    )
+
+
+async def run_engine(
+    config: EngineConfig,
+    pm: pluggy.PluginManager,
+    plugins: Sequence[LoadedPlugin],
+    *,
+    duration: float | None = None,
+    handle_signals: bool = False,
+    task_status: trio.TaskStatus[EngineHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the engine until ``duration`` elapses, a signal arrives, or ``handle.stop()``."""
+    async with trio.open_nursery() as venue_nursery:
+        simulator: Simulator | None = None
+        if config.venue.kind == "simulator":
+            simulator = Simulator(simulator_config(config))
+            endpoints = await venue_nursery.start(simulator.run)
+            venue = Venue(
+                rest_base=endpoints.rest_base,
+                ws_base=endpoints.ws_base,
+                token=Secret(simulator.config.token),
+            )
+            log.info("engine.simulator_started", rest=endpoints.rest_base, ws=endpoints.ws_base)
+        else:
+            venue = Venue(
+                rest_base=config.venue.rest_base,
+                ws_base=config.venue.ws_base,
+                token=config.access_token(),
+            )
+        await _run_actors(
+            config, pm, list(plugins), venue, simulator, duration, handle_signals, task_status
+        )
+        venue_nursery.cancel_scope.cancel()
+
+
+async def _run_actors(
+    config: EngineConfig,
+    pm: pluggy.PluginManager,
+    plugins: list[LoadedPlugin],
+    venue: Venue,
+    simulator: Simulator | None,
+    duration: float | None,
+    handle_signals: bool,
+    task_status: trio.TaskStatus[EngineHandle],
+) -> None:
+    bus = EventBus()
+    views = AccountViews()
+    tokens = StaticTokenProvider(venue.token)
+    account_ids = tuple(a.id for a in config.accounts)
+    synced = bus.subscribe("app:first-sync", accepts=(AccountSynced,))
+    backoff = Backoff(
+        initial=config.connection.backoff_initial,
+        cap=config.connection.backoff_cap,
+        jitter=config.connection.backoff_jitter,
+    )
+    rest = AriesRestClient(
+        venue.rest_base, venue.token.reveal, timeout=config.dispatch.request_timeout
+    )
+    async with rest, trio.open_nursery() as nursery:
+        send, receive = trio.open_memory_channel[DispatchItem](DISPATCH_QUEUE)
+        risk = RiskGate(pm, plugins)
+        async with send:
+            for account_id in account_ids:
+                actor = AccountActor(account_id, bus, views, risk, send.clone())
+                await nursery.start(actor.run)
+        dispatcher = ThrottledDispatcher(
+            rest, bus, receive, TokenBucket(config.dispatch.rate, config.dispatch.burst)
+        )
+        await nursery.start(dispatcher.run)
+        host = PluginHost(pm, plugins, bus, views)
+        await nursery.start(host.run)
+
+        def supervisor(handler: AccountsHandler | MarketHandler) -> ConnectionSupervisor:
+            return ConnectionSupervisor(
+                handler,
+                venue.ws_base,
+                tokens,
+                bus,
+                ping_interval=config.connection.ping_interval,
+                auth_timeout=config.connection.auth_timeout,
+                backoff=backoff,
+                rng=random.Random(),
+            )
+
+        connections: list[ConnectionSupervisor] = []
+        if config.market.enabled:
+            connections.append(supervisor(MarketHandler(_market_symbols(config, plugins))))
+        connections.append(supervisor(AccountsHandler(account_ids)))
+        for connection in connections:
+            await nursery.start(connection.run)
+        await _wait_first_sync(synced, set(account_ids))
+        bus.unsubscribe(synced)
+        handle = EngineHandle(
+            bus=bus,
+            views=views,
+            host=host,
+            dispatcher=dispatcher,
+            connections=connections,
+            simulator=simulator,
+        )
+        await host.start_plugins()
+        log.info("engine.started", accounts=list(account_ids), plugins=[p.name for p in plugins])
+        task_status.started(handle)
+        await _wait_for_stop(handle, duration, handle_signals)
+        log.info("engine.stopping")
+        host.stop_plugins()
+        nursery.cancel_scope.cancel()
+    bus.close()
+
+
+def _market_symbols(config: EngineConfig, plugins: Sequence[LoadedPlugin]) -> set[str]:
+    """The configured market symbols plus any a plugin declares in its config (``symbols``)."""
+    symbols = set(config.market.symbols)
+    for plugin in plugins:
+        declared = getattr(getattr(plugin.obj, "config", None), "symbols", ())
+        symbols.update(declared)
+    return symbols
+
+
+async def _wait_first_sync(subscription: Subscription, pending: set[str]) -> None:
+    while pending:
+        for event in await subscription.receive_batch():
+            if isinstance(event, AccountSynced):
+                pending.discard(event.account_id)
+
+
+async def _wait_for_stop(handle: EngineHandle, duration: float | None, signals: bool) -> None:
+    async with trio.open_nursery() as nursery:
+
+        async def stop_when_asked() -> None:
+            await handle._stop.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(stop_when_asked)
+        if signals:
+            nursery.start_soon(_stop_on_signal, handle)
+        if duration is not None:
+            await trio.sleep(duration)
+            nursery.cancel_scope.cancel()
+
+
+async def _stop_on_signal(handle: EngineHandle) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+        async for signum in received:
+            log.info("engine.signal", signal=signal.Signals(signum).name)
+            handle.stop()
+            return

@@ -1,0 +1,132 @@
+"""What differs between the sockets: which subscriptions to send and what data messages mean.
+
+A handler keeps the endpoint's subscription registry (replayed on every reconnect) and turns
+decoded data messages into bus events. The generic connect/authenticate/ping/reconnect loop is
+``ConnectionSupervisor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import attrs
+import structlog
+
+from engine.aries import encode
+from engine.aries.normalize import MarketNormalizer
+from engine.aries.wire import MarketStatus, QuoteUpdate, Subscribed, TradeUpdate
+from engine.model.enums import Endpoint
+from engine.model.events import (
+    AccountInfoReported,
+    BalanceReported,
+    Event,
+    OrderReported,
+    PositionReported,
+)
+
+log = structlog.get_logger(__name__)
+
+ACCOUNT_REPORTS = (OrderReported, PositionReported, BalanceReported, AccountInfoReported)
+
+RequestIds = Callable[[], str]
+
+
+class EndpointHandler(Protocol):
+    """The endpoint-specific half of a connection."""
+
+    endpoint: Endpoint
+    path: str
+
+    def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
+        """``(request_id, text)`` of every subscription to (re)send after authenticating."""
+        ...
+
+    def handle(self, message: Any) -> list[Event]:
+        """Events for one decoded data message (``[]`` for messages it ignores)."""
+        ...
+
+    def confirms_subscriptions(self, message: Any) -> bool:
+        """True if data of this kind proves the subscriptions are live even without an ack."""
+        ...
+
+
+@attrs.define(eq=False)
+class AccountsHandler:
+    """The accounts socket: one ``account`` subscription per configured account."""
+
+    accounts: tuple[str, ...]
+    endpoint: Endpoint = Endpoint.ACCOUNTS
+    path: str = "/v1/accounts/ws"
+
+    def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
+        messages = []
+        for account_id in self.accounts:
+            request_id = next_id()
+            messages.append((request_id, encode.subscribe_account(request_id, account_id)))
+        return messages
+
+    def handle(self, message: Any) -> list[Event]:
+        if isinstance(message, Subscribed):
+            if message.snapshot is None:
+                return []
+            snapshot = message.snapshot
+            log.info(
+                "account.snapshot",
+                account=snapshot.account_id,
+                orders=len(snapshot.orders),
+                positions=len(snapshot.positions),
+                stock_buying_power=None
+                if snapshot.balance is None
+                else str(snapshot.balance.stock_buying_power),
+            )
+            return [snapshot]
+        report = getattr(message, "report", message)
+        if isinstance(report, ACCOUNT_REPORTS):
+            return [report]
+        return []
+
+    def confirms_subscriptions(self, message: Any) -> bool:
+        return False
+
+
+@attrs.define(eq=False)
+class MarketHandler:
+    """The market-data socket: quotes and trades of a registry of symbols."""
+
+    symbols: set[str] = attrs.field(factory=set, converter=set)
+    endpoint: Endpoint = Endpoint.MARKET
+    path: str = "/v1/market/ws"
+    normalizer: MarketNormalizer = attrs.field(factory=MarketNormalizer)
+    _seen: set[str] = attrs.field(factory=set, init=False)
+
+    def add_symbols(self, symbols: Iterable[str]) -> None:
+        """Add symbols to the registry (sent on the next (re)subscription)."""
+        self.symbols.update(symbols)
+
+    def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
+        if not self.symbols:
+            return []
+        request_id = next_id()
+        return [(request_id, encode.subscribe_market(request_id, sorted(self.symbols)))]
+
+    def handle(self, message: Any) -> list[Event]:
+        if isinstance(message, QuoteUpdate):
+            quote = self.normalizer.quote(message)
+            if quote.symbol not in self._seen:
+                self._seen.add(quote.symbol)
+                log.info(
+                    "market.first_quote",
+                    symbol=quote.symbol,
+                    bid=None if quote.bid is None else str(quote.bid),
+                    ask=None if quote.ask is None else str(quote.ask),
+                )
+            return [quote]
+        if isinstance(message, TradeUpdate):
+            return [self.normalizer.trade(message)]
+        if isinstance(message, MarketStatus):
+            log.info("market.status", market=message.market)
+        return []
+
+    def confirms_subscriptions(self, message: Any) -> bool:
+        return isinstance(message, QuoteUpdate | TradeUpdate)

@@ -1,0 +1,95 @@
+"""The engine's exceptions, one hierarchy.
+
+```
+EngineError
+├── ConfigError            bad engine.toml, bad plugin config (the CLI exits with status 2)
+├── PluginError            a plugin could not be imported, configured or registered
+└── AriesError             anything the venue (or the way to it) did wrong
+    ├── ProtocolError      a frame or message that does not match the protocol
+    ├── ConnectionLostError the socket closed, reset or went silent
+    ├── AuthError          the venue refused our token (INVALID_TOKEN, AUTH_REQUIRED …)
+    └── RequestError       a REST call failed; ``outcome_unknown`` when it may have taken effect
+        └── RateLimitedError  HTTP 429 / 503 with an optional ``Retry-After``
+```
+
+Library exceptions (``httpx``, ``trio_websocket``) are translated into these at the boundary in
+``engine.aries`` and ``engine.connection``; nothing above them sees the library types.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class ConfigError(EngineError):
+    """Raised by ``engine.config`` when the configuration is missing, malformed or invalid.
+
+    The message is one line per problem, each naming the key path and what was expected.
+    """
+
+
+class PluginError(EngineError):
+    """Raised at start-up when a plugin cannot be imported, configured or registered."""
+
+
+class AriesError(EngineError):
+    """Base class of errors that come from the venue or the connection to it."""
+
+
+class ProtocolError(AriesError):
+    """Raised by the decoder when a message does not match the protocol.
+
+    Names the message type and the field at fault; ``excerpt`` is a short, safe prefix of the
+    offending frame for the log line.
+    """
+
+    def __init__(self, message_type: str, field: str, problem: str, excerpt: str = "") -> None:
+        self.message_type = message_type
+        self.field = field
+        self.problem = problem
+        self.excerpt = excerpt
+        super().__init__(f"{message_type}: field {field!r}: {problem}")
+
+
+class ConnectionLostError(AriesError):
+    """Raised by a connection when its socket closed, reset or stayed silent too long."""
+
+
+class AuthError(AriesError):
+    """Raised when the venue refuses to authenticate us (``code`` is the Aries error code)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {message}")
+
+
+class RequestError(AriesError):
+    """Raised by the REST client when a call fails.
+
+    ``status`` is the HTTP status (``None`` if no response arrived); ``code`` the first Aries error
+    code of the body, if any. ``outcome_unknown`` is true when the request may have reached the
+    venue (a timeout or a 5xx after sending): such a request is never retried blindly.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        outcome_unknown: bool = False,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.outcome_unknown = outcome_unknown
+        super().__init__(message)
+
+
+class RateLimitedError(RequestError):
+    """Raised on HTTP 429 or 503; ``retry_after`` is the ``Retry-After`` delay in seconds."""
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, code="RATE_LIMITED")

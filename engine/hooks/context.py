@@ -1,0 +1,157 @@
+"""``StrategyContext``: what a plugin can do and see from inside a hook.
+
+Every plugin instance gets its own context. ``submit`` and ``cancel`` only queue commands (the
+plugin host publishes them when the hook returns) and return at once; reads return immutable
+views.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import structlog
+
+from engine.accounts.views import AccountViews
+from engine.model.account import AccountView
+from engine.model.enums import OrderType, SecurityType, Side, TimeInForce
+from engine.model.events import CancelOrder, Event, SubmitOrder
+from engine.model.market import Quote
+from engine.model.orders import OrderIntent
+
+MAX_CLIENT_ORDER_ID = 50  # the Aries ``clientId`` limit (ARIES.md §8.6)
+_RUN_TAG = secrets.token_hex(3)  # keeps client order ids unique across restarts
+
+
+def _to_decimal(name: str, value: Decimal | int | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, float | bool):
+        raise TypeError(f"{name} must be a Decimal, int or str, not {type(value).__name__}")
+    return Decimal(str(value))
+
+
+@attrs.define(eq=False)
+class StrategyContext:
+    """A plugin's handle on the engine: submit and cancel orders, read accounts and quotes."""
+
+    name: str
+    accounts: tuple[str, ...]
+    _views: AccountViews
+    _quotes: Mapping[str, Quote]
+    _emit: Callable[[Event], None]
+    _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
+    log: Any = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.log = structlog.get_logger("strategy").bind(plugin=self.name)
+
+    def submit(
+        self,
+        symbol: str,
+        side: Side | str,
+        qty: Decimal | int | str,
+        *,
+        price: Decimal | int | str | None = None,
+        stop_price: Decimal | int | str | None = None,
+        type: OrderType | str | None = None,
+        time_in_force: TimeInForce | str = TimeInForce.DAY,
+        account: str | None = None,
+    ) -> str:
+        """Queue an order and return its ``client_order_id`` at once.
+
+        ``type`` defaults to ``LIMIT`` when a price is given, else ``MARKET``. The order is
+        checked by the risk plugins and sent after the hook returns; its fate arrives through
+        ``aries_on_order_updated`` / ``aries_on_order_filled`` / ``aries_on_order_rejected``.
+
+        Raises:
+            ValueError: a non-positive quantity, a limit order without a price, or an account
+                this plugin is not bound to.
+        """
+        account_id = self._account_id(account)
+        quantity = _to_decimal("qty", qty)
+        if quantity is None or quantity <= 0:
+            raise ValueError(f"qty must be positive, got {qty!r}")
+        limit = _to_decimal("price", price)
+        stop = _to_decimal("stop_price", stop_price)
+        order_type = (
+            OrderType(type)
+            if type is not None
+            else (OrderType.LIMIT if limit is not None else OrderType.MARKET)
+        )
+        if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and limit is None:
+            raise ValueError(f"a {order_type} order needs a price")
+        if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and stop is None:
+            raise ValueError(f"a {order_type} order needs a stop_price")
+        order_side = Side(side)
+        client_order_id = self._next_id()
+        intent = OrderIntent(
+            client_order_id=client_order_id,
+            strategy=self.name,
+            account_id=account_id,
+            symbol=symbol,
+            side=order_side,
+            type=order_type,
+            qty=quantity,
+            price=limit,
+            stop_price=stop,
+            time_in_force=TimeInForce(time_in_force),
+            security_type=SecurityType.EQUITY,
+            reference_price=self._touch(symbol, order_side),
+        )
+        self._emit(SubmitOrder(account_id=account_id, intent=intent))
+        return client_order_id
+
+    def cancel(self, client_order_id: str, *, account: str | None = None) -> None:
+        """Queue a cancel of one of this plugin's orders (a no-op, logged, if it is done)."""
+        account_id = self._account_id(account)
+        self._emit(
+            CancelOrder(account_id=account_id, client_order_id=client_order_id, strategy=self.name)
+        )
+
+    def account(self, account_id: str | None = None) -> AccountView:
+        """The latest immutable view of a bound account (the only one, if just one is bound)."""
+        resolved = self._account_id(account_id)
+        view = self._views.get(resolved)
+        if view is None:
+            raise LookupError(f"no state yet for account {resolved!r}")
+        return view
+
+    def quote(self, symbol: str) -> Quote | None:
+        """The latest quote of ``symbol``, or ``None`` if none arrived yet."""
+        return self._quotes.get(symbol)
+
+    def owns(self, client_order_id: str | None) -> bool:
+        """True if ``client_order_id`` was returned by this context's ``submit``."""
+        return client_order_id is not None and client_order_id.startswith(self._id_prefix)
+
+    @property
+    def _id_prefix(self) -> str:
+        return f"{self.name[:24]}-{_RUN_TAG}-"
+
+    def _next_id(self) -> str:
+        client_order_id = f"{self._id_prefix}{next(self._ids)}"
+        if len(client_order_id) > MAX_CLIENT_ORDER_ID:
+            raise ValueError(f"client order id {client_order_id!r} is longer than 50 characters")
+        return client_order_id
+
+    def _account_id(self, account: str | None) -> str:
+        if account is None:
+            if len(self.accounts) != 1:
+                raise ValueError(
+                    f"plugin {self.name!r} is bound to {len(self.accounts)} accounts: pass account="
+                )
+            return self.accounts[0]
+        if account not in self.accounts:
+            raise ValueError(f"plugin {self.name!r} is not bound to account {account!r}")
+        return account
+
+    def _touch(self, symbol: str, side: Side) -> Decimal | None:
+        quote = self._quotes.get(symbol)
+        if quote is None:
+            return None
+        return quote.ask if side.is_buy else quote.bid

@@ -1,0 +1,191 @@
+"""Hook specifications for aries-engine plugins and strategies.
+
+Every hook is **synchronous** and must not block or do I/O: it runs on the engine's trio thread
+between two events. Strategy hooks get the event and the plugin's own ``StrategyContext``
+(``ctx``), whose ``submit``/``cancel`` queue requests and return at once. A hook implementation
+may take any subset of the arguments, by name, as in pytest.
+
+Delivery: market data and connection states go to every plugin; an account's events go only to
+plugins bound to that account (``account = "…"`` in ``engine.toml``, or all accounts if unset);
+order events of an order a strategy submitted go to that strategy only (and to every
+``[[plugins]]`` entry), while orders the engine did not submit go to every bound plugin.
+
+Faults: a strategy hook that raises is disabled (a ``PluginFaulted`` event is published and the
+traceback logged) and the engine goes on; a risk hook that raises rejects the order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.hooks.markers import hookspec
+
+if TYPE_CHECKING:
+    from engine.hooks.context import StrategyContext
+    from engine.model.account import AccountView
+    from engine.model.events import (
+        AccountSynced,
+        BalanceChanged,
+        ConnectionStateChanged,
+        OrderFilled,
+        OrderRejected,
+        OrderUpdated,
+        PluginFaulted,
+        PositionChanged,
+        TradingStateChanged,
+    )
+    from engine.model.market import Quote, Trade
+    from engine.model.orders import OrderIntent, RiskVerdict
+
+
+# -------------------------------------------------------------------------
+# Lifecycle
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def aries_engine_started(ctx: StrategyContext) -> None:
+    """The engine is connected and every account's first snapshot is applied.
+
+    Called: once per plugin, after start-up, before any market or account event is delivered.
+    The place to read the account (``ctx.account()``) and set up state.
+    """
+
+
+@hookspec
+def aries_engine_stopping(ctx: StrategyContext) -> None:
+    """The engine is shutting down; no further events will be delivered.
+
+    Called: once per plugin, at shutdown (end of ``--duration``, Ctrl-C, SIGTERM). Orders
+    submitted here are not sent.
+    """
+
+
+@hookspec
+def aries_on_connection_state(event: ConnectionStateChanged, ctx: StrategyContext) -> None:
+    """A WebSocket endpoint changed state (connected, authenticated, subscribed, disconnected …).
+
+    Called: on every state change of every endpoint.
+    """
+
+
+# -------------------------------------------------------------------------
+# Market data
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def aries_on_quote(quote: Quote, ctx: StrategyContext) -> None:
+    """A new top of book for ``quote.symbol`` (all known fields merged).
+
+    Called: for quotes of every subscribed symbol. Under load, quotes are conflated per symbol:
+    a strategy always gets the latest, never a backlog.
+    """
+
+
+@hookspec
+def aries_on_trade(trade: Trade, ctx: StrategyContext) -> None:
+    """A print on the tape for ``trade.symbol``.
+
+    Called: for trades of every subscribed symbol (conflated per symbol under load).
+    """
+
+
+# -------------------------------------------------------------------------
+# Orders
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def aries_on_order_updated(event: OrderUpdated, ctx: StrategyContext) -> None:
+    """An order changed state (``event.order.status``; ``event.previous_status`` before).
+
+    Called: once per state change, never for duplicates the venue replays.
+    """
+
+
+@hookspec
+def aries_on_order_filled(event: OrderFilled, ctx: StrategyContext) -> None:
+    """Part or all of an order executed: ``event.qty`` at ``event.price``.
+
+    Called: exactly once per execution, including executions that happened while the engine was
+    disconnected (derived from the next snapshot).
+    """
+
+
+@hookspec
+def aries_on_order_rejected(event: OrderRejected, ctx: StrategyContext) -> None:
+    """An order was refused; ``event.source`` says by whom (risk, engine, dispatch, venue).
+
+    Called: once per refused order.
+    """
+
+
+# -------------------------------------------------------------------------
+# Account
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def aries_on_position_changed(event: PositionChanged, ctx: StrategyContext) -> None:
+    """A position was opened, changed or closed (``event.position.quantity == 0``).
+
+    Called: once per change of a bound account's position.
+    """
+
+
+@hookspec
+def aries_on_balance_changed(event: BalanceChanged, ctx: StrategyContext) -> None:
+    """A bound account's balance changed (buying power, equity, margin).
+
+    Called: once per change.
+    """
+
+
+@hookspec
+def aries_on_account_synced(event: AccountSynced, ctx: StrategyContext) -> None:
+    """A bound account's snapshot was applied: local state equals the venue's.
+
+    Called: after start-up and after every reconnect.
+    """
+
+
+@hookspec
+def aries_on_trading_state_changed(event: TradingStateChanged, ctx: StrategyContext) -> None:
+    """A bound account's trading state changed (``ACTIVE``, ``RECONCILING`` …).
+
+    Called: on every change. While not ``ACTIVE``, new orders are held or rejected.
+    """
+
+
+# -------------------------------------------------------------------------
+# Risk
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def aries_check_order(intent: OrderIntent, account: AccountView) -> RiskVerdict | None:
+    """Approve or veto an order before it is sent.
+
+    Return ``RiskVerdict.reject(code, reason)`` to block the order, ``RiskVerdict.approve()`` to
+    let it through without asking later plugins, or ``None`` to let the next plugin decide. Stops
+    at the first non-``None`` result (pluggy ``firstresult``). If every plugin returns ``None``
+    the order is approved.
+
+    Called: once per order, just before it is handed to the dispatcher, with ``account``
+    reflecting every earlier order of this account including those still in flight
+    (``account.available_buying_power``). A hook that raises rejects the order (fail closed).
+    """
+
+
+# -------------------------------------------------------------------------
+# Observability
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def aries_on_plugin_faulted(event: PluginFaulted, ctx: StrategyContext) -> None:
+    """Another plugin raised in a hook and was disabled.
+
+    Called: once per fault, on every remaining plugin.
+    """

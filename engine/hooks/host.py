@@ -1,0 +1,213 @@
+"""``PluginHost``: delivers bus events to plugin hooks and turns their requests into commands.
+
+The host owns one bus subscription (market data conflated per symbol, everything else never
+dropped), drains it in batches, and for each event calls the matching hook on every plugin that
+should see it (see ``hookspecs`` for the routing rules), each with its own ``StrategyContext``.
+Commands queued by ``ctx.submit``/``ctx.cancel`` are published when the batch is done.
+
+Fault isolation: a hook that raises disables its plugin (unregistered, a ``PluginFaulted``
+event, the traceback logged); the others go on. Calls slower than ``time_budget`` are counted
+per plugin in ``statistics()``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from typing import Any
+
+import attrs
+import pluggy
+import structlog
+import trio
+
+from engine.accounts.views import AccountViews
+from engine.bus import EventBus
+from engine.hooks._calls import BoundImpl, implementations
+from engine.hooks.context import StrategyContext
+from engine.hooks.manager import LoadedPlugin
+from engine.model.events import (
+    AccountEvent,
+    AccountSynced,
+    BalanceChanged,
+    ConnectionStateChanged,
+    Event,
+    OrderFilled,
+    OrderRejected,
+    OrderUpdated,
+    PluginFaulted,
+    PositionChanged,
+    TradingStateChanged,
+)
+from engine.model.market import Quote, Trade
+
+log = structlog.get_logger(__name__)
+
+HOOK_FOR_EVENT: dict[type[Event], tuple[str, str]] = {
+    Quote: ("aries_on_quote", "quote"),
+    Trade: ("aries_on_trade", "trade"),
+    OrderUpdated: ("aries_on_order_updated", "event"),
+    OrderFilled: ("aries_on_order_filled", "event"),
+    OrderRejected: ("aries_on_order_rejected", "event"),
+    PositionChanged: ("aries_on_position_changed", "event"),
+    BalanceChanged: ("aries_on_balance_changed", "event"),
+    AccountSynced: ("aries_on_account_synced", "event"),
+    TradingStateChanged: ("aries_on_trading_state_changed", "event"),
+    ConnectionStateChanged: ("aries_on_connection_state", "event"),
+    PluginFaulted: ("aries_on_plugin_faulted", "event"),
+}
+_ORDER_EVENTS = (OrderUpdated, OrderFilled, OrderRejected)
+
+
+def market_conflation_key(event: Event) -> Hashable | None:
+    """Quotes and trades conflate per (type, symbol); every other event is never dropped."""
+    if isinstance(event, Quote | Trade):
+        return (type(event), event.symbol)
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class PluginStatistics:
+    """Per-plugin counters."""
+
+    name: str
+    calls: int
+    over_budget: int
+    slowest_call: float
+    faulted: bool
+
+
+@attrs.define(eq=False)
+class _PluginState:
+    loaded: LoadedPlugin
+    ctx: StrategyContext
+    calls: int = 0
+    over_budget: int = 0
+    slowest_call: float = 0.0
+    faulted: bool = False
+
+
+@attrs.define(eq=False)
+class PluginHost:
+    """Runs the plugins: routes events to hooks, isolates faults, publishes their commands."""
+
+    pm: pluggy.PluginManager
+    plugins: list[LoadedPlugin]
+    bus: EventBus
+    views: AccountViews
+    time_budget: float = 0.005
+    _states: dict[int, _PluginState] = attrs.field(factory=dict, init=False)
+    _impls: dict[str, list[BoundImpl]] = attrs.field(factory=dict, init=False)
+    _quotes: dict[str, Quote] = attrs.field(factory=dict, init=False)
+    _outbox: list[Event] = attrs.field(factory=list, init=False)
+    _stopped: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        for loaded in self.plugins:
+            ctx = StrategyContext(
+                loaded.name, loaded.accounts, self.views, self._quotes, self._outbox.append
+            )
+            self._states[id(loaded.obj)] = _PluginState(loaded=loaded, ctx=ctx)
+        for hook_name in {
+            *(name for name, _ in HOOK_FOR_EVENT.values()),
+            "aries_engine_started",
+            "aries_engine_stopping",
+        }:
+            self._impls[hook_name] = [
+                impl
+                for impl in implementations(self.pm, hook_name)
+                if id(impl.plugin) in self._states
+            ]
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver events until the bus closes."""
+        subscription = self.bus.subscribe(
+            "plugins", accepts=tuple(HOOK_FOR_EVENT), conflate=market_conflation_key
+        )
+        task_status.started()
+        while True:
+            try:
+                batch = await subscription.receive_batch()
+            except trio.EndOfChannel:
+                return
+            for event in batch:
+                self.deliver(event)
+            await self.flush()
+
+    async def start_plugins(self) -> None:
+        """Call ``aries_engine_started`` on every plugin and publish what they submitted."""
+        self._call_all("aries_engine_started", {}, lambda state: True)
+        await self.flush()
+
+    def stop_plugins(self) -> None:
+        """Call ``aries_engine_stopping`` on every plugin; later events are not delivered."""
+        self._call_all("aries_engine_stopping", {}, lambda state: True)
+        self._stopped = True
+        if self._outbox:
+            log.warning("plugins.commands_dropped_at_shutdown", count=len(self._outbox))
+            self._outbox.clear()
+
+    def deliver(self, event: Event) -> None:
+        """Call the hook for ``event`` on every plugin that should see it."""
+        if self._stopped:
+            return
+        if isinstance(event, Quote):
+            self._quotes[event.symbol] = event
+        hook_name, argument = HOOK_FOR_EVENT[type(event)]
+        self._call_all(hook_name, {argument: event}, lambda state: _routes_to(event, state))
+
+    async def flush(self) -> None:
+        """Publish the commands the plugins queued."""
+        if self._outbox:
+            commands = list(self._outbox)
+            self._outbox.clear()
+            await self.bus.publish_all(commands)
+
+    def statistics(self) -> tuple[PluginStatistics, ...]:
+        """Per-plugin call counts, budget overruns and faults."""
+        return tuple(
+            PluginStatistics(
+                name=s.loaded.name,
+                calls=s.calls,
+                over_budget=s.over_budget,
+                slowest_call=s.slowest_call,
+                faulted=s.faulted,
+            )
+            for s in self._states.values()
+        )
+
+    def _call_all(self, hook_name: str, arguments: dict[str, Any], wants: Any) -> None:
+        for impl in self._impls[hook_name]:
+            state = self._states[id(impl.plugin)]
+            if state.faulted or not wants(state):
+                continue
+            started = time.perf_counter()
+            try:
+                impl({**arguments, "ctx": state.ctx})
+            except Exception as exc:
+                self._fault(state, hook_name, exc)
+            finally:
+                elapsed = time.perf_counter() - started
+                state.calls += 1
+                state.slowest_call = max(state.slowest_call, elapsed)
+                if elapsed > self.time_budget:
+                    state.over_budget += 1
+
+    def _fault(self, state: _PluginState, hook_name: str, exc: Exception) -> None:
+        state.faulted = True
+        name = state.loaded.name
+        log.error("plugin.faulted", plugin=name, hook=hook_name, exc_info=exc)
+        if self.pm.is_registered(state.loaded.obj):
+            self.pm.unregister(state.loaded.obj)
+        self._outbox.append(PluginFaulted(plugin=name, hook=hook_name, error=repr(exc)))
+
+
+def _routes_to(event: Event, state: _PluginState) -> bool:
+    if not isinstance(event, AccountEvent):
+        return True
+    loaded = state.loaded
+    if event.account_id not in loaded.accounts:
+        return False
+    if isinstance(event, _ORDER_EVENTS) and loaded.kind == "strategy" and event.strategy:
+        return event.strategy == loaded.name
+    return True

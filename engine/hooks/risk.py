@@ -1,0 +1,76 @@
+"""The risk gate: asks every risk plugin about an order, and fails closed."""
+
+from __future__ import annotations
+
+import attrs
+import pluggy
+import structlog
+
+from engine.hooks._calls import BoundImpl, implementations
+from engine.hooks.manager import LoadedPlugin
+from engine.model.account import AccountView
+from engine.model.orders import OrderIntent, RiskVerdict
+
+log = structlog.get_logger(__name__)
+
+RISK_PLUGIN_ERROR = "RISK_PLUGIN_ERROR"
+
+
+@attrs.define(eq=False)
+class RiskGate:
+    """Calls ``aries_check_order`` on each plugin bound to the order's account, in pluggy order.
+
+    The first non-``None`` verdict decides; no verdict at all approves. A plugin that raises, or
+    returns something other than a ``RiskVerdict``, rejects the order (fail closed) and is
+    logged with its name and the traceback.
+    """
+
+    pm: pluggy.PluginManager
+    plugins: list[LoadedPlugin]
+    _impls: list[tuple[LoadedPlugin, BoundImpl]] = attrs.field(factory=list, init=False)
+    rejections: int = attrs.field(default=0, init=False)
+    faults: int = attrs.field(default=0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_object = {id(p.obj): p for p in self.plugins}
+        self._impls = [
+            (by_object[id(impl.plugin)], impl)
+            for impl in implementations(self.pm, "aries_check_order")
+            if id(impl.plugin) in by_object
+        ]
+
+    def __call__(self, intent: OrderIntent, account: AccountView) -> RiskVerdict:
+        """The verdict on ``intent`` given ``account`` (which includes in-flight reservations)."""
+        arguments = {"intent": intent, "account": account}
+        for plugin, impl in self._impls:
+            if intent.account_id not in plugin.accounts:
+                continue
+            try:
+                verdict = impl(arguments)
+            except Exception as exc:
+                self.faults += 1
+                self.rejections += 1
+                log.error(
+                    "risk.plugin_raised",
+                    plugin=plugin.name,
+                    client_order_id=intent.client_order_id,
+                    exc_info=True,
+                )
+                return RiskVerdict.reject(
+                    RISK_PLUGIN_ERROR, f"{plugin.name} raised {exc!r}", plugin=plugin.name
+                )
+            if verdict is None:
+                continue
+            if not isinstance(verdict, RiskVerdict):
+                self.faults += 1
+                self.rejections += 1
+                log.error("risk.bad_verdict", plugin=plugin.name, returned=repr(verdict))
+                return RiskVerdict.reject(
+                    RISK_PLUGIN_ERROR,
+                    f"{plugin.name} returned {type(verdict).__name__}, not a RiskVerdict",
+                    plugin=plugin.name,
+                )
+            if not verdict.approved:
+                self.rejections += 1
+            return attrs.evolve(verdict, plugin=verdict.plugin or plugin.name)
+        return RiskVerdict.approve()

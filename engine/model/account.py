@@ -1,0 +1,105 @@
+"""Account state: positions, the brief's balance table, account info, and read-only views."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from engine.model.enums import SecurityType, TradingState
+from engine.model.orders import Order
+
+_ZERO = Decimal(0)
+
+
+@attrs.frozen(kw_only=True)
+class Position:
+    """One position; ``quantity`` is negative for shorts and zero once closed."""
+
+    account_id: str
+    symbol: str
+    quantity: Decimal
+    avg_price: Decimal = _ZERO
+    security_type: SecurityType = SecurityType.EQUITY
+    today_realized_pnl: Decimal = _ZERO
+    unrealized_pnl: Decimal | None = None
+    market_value: Decimal | None = None
+    updated_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Balance:
+    """The brief's balance table, every field, as ``Decimal`` (``pending_orders_count`` an int).
+
+    A field the venue did not send is zero: for buying power that is the safe reading.
+    """
+
+    account_id: str
+    sod_positions_market_value: Decimal = _ZERO
+    net_buying_power: Decimal = _ZERO
+    stock_buying_power: Decimal = _ZERO
+    day_trade_buying_power: Decimal = _ZERO
+    option_buying_power: Decimal = _ZERO
+    day_trade_overnight_reg_t_buying_power: Decimal = _ZERO
+    total_equity: Decimal = _ZERO
+    settled_funds: Decimal = _ZERO
+    unsettled_funds: Decimal = _ZERO
+    held_back_funds: Decimal = _ZERO
+    gross_margin: Decimal = _ZERO
+    pending_orders_margin_requirements: Decimal = _ZERO
+    maint_req: Decimal = _ZERO
+    credit_multiplier: Decimal = _ZERO
+    pending_orders_count: int = 0
+    credit: Decimal = _ZERO
+    credit_remaining: Decimal = _ZERO
+    realized_pl: Decimal = _ZERO
+    unrealized_pl: Decimal = _ZERO
+    sma: Decimal = _ZERO
+    sma_credit_remaining: Decimal = _ZERO
+    pdt: Decimal = _ZERO
+    pdt_credit_remaining: Decimal = _ZERO
+    start_of_day_cash: Decimal = _ZERO
+    value_bought: Decimal = _ZERO
+    value_sold: Decimal = _ZERO
+
+
+@attrs.frozen(kw_only=True)
+class AccountInfo:
+    """The account record's fields that can change (type, class, options level, status)."""
+
+    account_id: str
+    account_type: str | None = None
+    account_class: str | None = None
+    options_level: str | None = None
+    status: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AccountView:
+    """An immutable picture of one account, handed to strategies and risk plugins.
+
+    ``reserved_buying_power`` is the cost of orders the engine has sent (or is about to send)
+    that the venue's buying power does not reflect yet; ``available_buying_power`` nets it out so
+    two quick orders cannot spend the same dollars twice.
+    """
+
+    account_id: str
+    trading_state: TradingState
+    balance: Balance | None
+    positions: Mapping[str, Position]
+    open_orders: Mapping[str, Order]
+    reserved_buying_power: Decimal = _ZERO
+
+    @property
+    def available_buying_power(self) -> Decimal:
+        """``stockBuyingPower`` minus in-flight reservations (zero when no balance is known)."""
+        if self.balance is None:
+            return _ZERO
+        return self.balance.stock_buying_power - self.reserved_buying_power
+
+    def position_quantity(self, symbol: str) -> Decimal:
+        """Signed quantity held in ``symbol`` (zero if none)."""
+        position = self.positions.get(symbol)
+        return position.quantity if position is not None else _ZERO

@@ -1,0 +1,137 @@
+"""Orders: the venue's view (``Order``), what strategies ask for (intents), and risk verdicts.
+
+Identifiers:
+* ``client_order_id`` is ours: assigned by the engine when a strategy submits, sent to Aries as
+  ``clientId`` and echoed back, so venue events can be matched to the strategy that asked.
+* ``cl_ord_id`` is the Aries ``clOrdId``: server-assigned, the handle for cancel and replace; a
+  replace issues a new one.
+* ``venue_order_id`` is the Aries ``ordId``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import attrs
+
+from engine.model.enums import OrderStatus, OrderType, SecurityType, Side, TimeInForce
+
+
+@attrs.frozen(kw_only=True)
+class OrderLeg:
+    """One leg of an option order (1 leg: single option; 2-4 legs: a spread)."""
+
+    symbol: str
+    side: Side
+    ratio_qty: Decimal = Decimal(1)
+    position_effect: str | None = None
+    security_type: SecurityType = SecurityType.OPTION
+    put_call: str | None = None
+    strike_price: Decimal | None = None
+    maturity: date | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    """An order as the venue last reported it, normalized."""
+
+    account_id: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    status: OrderStatus
+    venue_order_id: str | None = None
+    client_order_id: str | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    cum_qty: Decimal = Decimal(0)
+    leaves_qty: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    last_qty: Decimal | None = None
+    last_px: Decimal | None = None
+    security_type: SecurityType = SecurityType.EQUITY
+    legs: tuple[OrderLeg, ...] = ()
+    text: str = ""
+    reject_reason: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OrderIntent:
+    """A strategy's request to place an order, before risk checks.
+
+    Created by ``StrategyContext.submit``; ``client_order_id`` is returned to the strategy at once.
+    """
+
+    client_order_id: str
+    strategy: str
+    account_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    security_type: SecurityType = SecurityType.EQUITY
+    legs: tuple[OrderLeg, ...] = ()
+    reference_price: Decimal | None = None
+
+    @property
+    def estimated_price(self) -> Decimal | None:
+        """The limit (or stop) price, else ``reference_price`` (the touch when it was submitted)."""
+        for candidate in (self.price, self.stop_price, self.reference_price):
+            if candidate is not None:
+                return candidate
+        return None
+
+    @property
+    def estimated_cost(self) -> Decimal | None:
+        """``qty × estimated_price``; ``None`` when no price is known (a market order, no quote)."""
+        price = self.estimated_price
+        return None if price is None else self.qty * price
+
+
+@attrs.frozen(kw_only=True)
+class CancelRequest:
+    """A cancel on its way to the dispatcher: the order's current Aries handle and identity."""
+
+    account_id: str
+    client_order_id: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+
+
+@attrs.frozen(kw_only=True)
+class CancelIntent:
+    """A strategy's request to cancel one of its orders."""
+
+    strategy: str
+    account_id: str
+    client_order_id: str
+
+
+@attrs.frozen(kw_only=True)
+class RiskVerdict:
+    """A risk plugin's answer about one intent. ``None`` from a hook means "no objection"."""
+
+    approved: bool
+    code: str = ""
+    reason: str = ""
+    plugin: str = ""
+
+    @classmethod
+    def reject(cls, code: str, reason: str, *, plugin: str = "") -> RiskVerdict:
+        """A rejecting verdict with a machine ``code`` and a human ``reason``."""
+        return cls(approved=False, code=code, reason=reason, plugin=plugin)
+
+    @classmethod
+    def approve(cls, *, plugin: str = "") -> RiskVerdict:
+        """An explicit approval (stops later risk plugins from being asked)."""
+        return cls(approved=True, plugin=plugin)

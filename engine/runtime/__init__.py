@@ -1,0 +1,5 @@
+"""Small runtime policies shared by the actors (backoff)."""
+
+from engine.runtime.backoff import Backoff
+
+__all__ = ["Backoff"]
