@@ -5,7 +5,8 @@ connect, send ``/auth``, wait for ``authSuccess``, replay the handler's subscrip
 frames while a pinger sends ``ping`` every ``ping_interval``. No frame for ``2 × ping_interval``
 means the socket is dead even if TCP says otherwise. Any recoverable failure closes the socket
 (the ``async with`` closes it before we dial again), publishes ``DISCONNECTED`` and retries after
-the backoff delay (1 s doubling to 60 s plus jitter, reset after 60 s of healthy connection).
+the backoff delay (1 s doubling to 60 s plus jitter; reset once a connection has delivered frames
+for 60 s after subscribing — a socket that died of silence does not count as healthy).
 
 A ``refreshAuth`` warning re-authenticates in place with a fresh token (subscriptions stay);
 ``authExpired`` reconnects. Repeated authentication failures (``max_auth_failures`` in a row)
@@ -109,6 +110,8 @@ class ConnectionSupervisor:
     _auth_failures: int = attrs.field(default=0, init=False)
     _last_error: str = attrs.field(default="", init=False)
     _on_ready: Callable[[], None] = attrs.field(default=lambda: None, init=False)
+    _subscribed_at: float | None = attrs.field(default=None, init=False)
+    _last_frame_at: float | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.decoder = FrameDecoder(self.handler.endpoint)
@@ -136,12 +139,12 @@ class ConnectionSupervisor:
         self._on_ready = ready
         attempt = 0
         while True:
-            connected_at: float | None = None
+            self._subscribed_at = self._last_frame_at = None
             reason = ""
+            fatal: AuthError | None = None
             try:
                 token = await self.tokens.get_token()
                 async with self.open_websocket(self.url) as ws:
-                    connected_at = trio.current_time()
                     self._connects += 1
                     await self._set_state(ConnectionState.CONNECTED)
                     await self._serve(ws, token)
@@ -149,15 +152,15 @@ class ConnectionSupervisor:
                 self._auth_failures += 1
                 reason = _describe(group)
                 if self._auth_failures >= self.max_auth_failures:
-                    log.critical(
-                        "connection.auth_failed_fatal", failures=self._auth_failures, reason=reason
-                    )
-                    raise
+                    fatal = _first_leaf(group, AuthError)
             except* RECOVERABLE as group:
                 reason = _describe(group)
-            if connected_at is not None and (
-                trio.current_time() - connected_at >= self.backoff.reset_after
-            ):
+            if fatal is not None:
+                log.critical(
+                    "connection.auth_failed_fatal", failures=self._auth_failures, reason=reason
+                )
+                raise fatal
+            if self._healthy_for() >= self.backoff.reset_after:
                 attempt = 0
             self._last_error = reason
             await self._set_state(ConnectionState.DISCONNECTED, reason)
@@ -199,7 +202,6 @@ class ConnectionSupervisor:
             while True:
                 for message in self._decode(await ws.get_message()):
                     if isinstance(message, AuthSuccess):
-                        log.info("connection.authenticated", expires_in_ms=message.expires_in_ms)
                         return
                     if isinstance(message, AuthFailed):
                         raise AuthError(message.code, message.message)
@@ -219,8 +221,15 @@ class ConnectionSupervisor:
             if events:
                 await self.bus.publish_all(events)
 
+    def _healthy_for(self) -> float:
+        """How long the last connection proved alive: from subscribed to its last frame."""
+        if self._subscribed_at is None or self._last_frame_at is None:
+            return 0.0
+        return self._last_frame_at - self._subscribed_at
+
     def _decode(self, frame: str | bytes) -> list[Any]:
         self._frames += 1
+        self._last_frame_at = trio.current_time()
         return self.decoder.decode_frame(frame, ts_recv=now_ns())
 
     async def _on_message(self, ws: Any, message: Any) -> list[Event]:
@@ -269,6 +278,7 @@ class ConnectionSupervisor:
 
     async def _check_subscribed(self) -> None:
         if not self._pending and self.state is ConnectionState.AUTHENTICATED:
+            self._subscribed_at = trio.current_time()
             await self._set_state(ConnectionState.SUBSCRIBED)
             self._on_ready()
 
@@ -291,6 +301,16 @@ class ConnectionSupervisor:
 
     def _next_id(self) -> str:
         return f"{self.handler.endpoint}-{next(self._ids)}"
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException], kind: type[AuthError]) -> AuthError:
+    """The first exception of type ``kind`` inside ``group`` (which holds at least one)."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_leaf(exc, kind)
+        if isinstance(exc, kind):
+            return exc
+    raise AssertionError("no leaf of the expected type")
 
 
 def _describe(group: BaseExceptionGroup[BaseException]) -> str:

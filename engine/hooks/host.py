@@ -101,6 +101,7 @@ class PluginHost:
     _quotes: dict[str, Quote] = attrs.field(factory=dict, init=False)
     _outbox: list[Event] = attrs.field(factory=list, init=False)
     _stopped: bool = attrs.field(default=False, init=False)
+    _started: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
         for loaded in self.plugins:
@@ -120,11 +121,13 @@ class PluginHost:
             ]
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Deliver events until the bus closes."""
+        """Deliver events, once ``start_plugins`` has run, until the bus closes."""
         subscription = self.bus.subscribe(
             "plugins", accepts=tuple(HOOK_FOR_EVENT), conflate=market_conflation_key
         )
         task_status.started()
+        # Events queue up (market data conflated) until the plugins have been started.
+        await self._started.wait()
         while True:
             try:
                 batch = await subscription.receive_batch()
@@ -137,6 +140,7 @@ class PluginHost:
     async def start_plugins(self) -> None:
         """Call ``aries_engine_started`` on every plugin and publish what they submitted."""
         self._call_all("aries_engine_started", {}, lambda state: True)
+        self._started.set()
         await self.flush()
 
     def stop_plugins(self) -> None:

@@ -1,0 +1,138 @@
+"""The throttled dispatcher under a virtual clock: pacing, priority, 429, unknown outcome."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+import trio.testing
+
+from engine.bus import EventBus
+from engine.dispatch import ThrottledDispatcher, TokenBucket
+from engine.errors import RateLimitedError, RequestError
+from engine.model import (
+    CancelRequest,
+    Event,
+    OrderIntent,
+    OrderPlaced,
+    OrderPlaceFailed,
+    OrderStatus,
+    Side,
+)
+from tests.conftest import make_intent
+
+
+@attrs.frozen
+class Ack:
+    success: bool
+    cl_ord_id: str
+    status: OrderStatus = OrderStatus.NEW
+    reject_reason: str = ""
+    text: str = ""
+
+
+@attrs.define
+class FakeGateway:
+    """Records (virtual time, what) for every call; fails as told."""
+
+    calls: list[tuple[float, str]] = attrs.field(factory=list)
+    failures: list[Exception] = attrs.field(factory=list)
+
+    async def place_order(self, intent: OrderIntent) -> Ack:
+        self.calls.append((trio.current_time(), intent.client_order_id))
+        await trio.lowlevel.checkpoint()
+        if self.failures:
+            raise self.failures.pop(0)
+        return Ack(success=True, cl_ord_id=f"CL-{intent.client_order_id}")
+
+    async def cancel_order(
+        self, *, account_id: str, cl_ord_id: str, symbol: str, side: Side
+    ) -> Ack:
+        self.calls.append((trio.current_time(), f"cancel {cl_ord_id}"))
+        await trio.lowlevel.checkpoint()
+        return Ack(success=True, cl_ord_id=cl_ord_id)
+
+
+async def run_dispatcher(
+    gateway: FakeGateway, items: list[OrderIntent | CancelRequest], *, rate: float, burst: int
+) -> list[Event]:
+    bus = EventBus()
+    outcomes = bus.subscribe("outcomes", accepts=(OrderPlaced, OrderPlaceFailed))
+    send, receive = trio.open_memory_channel[OrderIntent | CancelRequest](100)
+    dispatcher = ThrottledDispatcher(gateway, bus, receive, TokenBucket(rate, burst))
+    async with send:
+        for item in items:  # queued before the dispatcher starts: no reliance on scheduling
+            await send.send(item)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(dispatcher.run)
+    bus.close()
+    events: list[Event] = []
+    while True:
+        try:
+            events += await outcomes.receive_batch()
+        except trio.EndOfChannel:
+            return events
+
+
+async def test_orders_go_out_in_order_at_the_configured_rate(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    gateway = FakeGateway()
+    start = trio.current_time()
+    intents = [make_intent(client_order_id=f"o{i}") for i in range(6)]
+    events = await run_dispatcher(gateway, list(intents), rate=2, burst=2)
+    times = [round(t - start, 6) for t, _ in gateway.calls]
+    assert [what for _, what in gateway.calls] == [f"o{i}" for i in range(6)]
+    assert times == [0, 0, 0.5, 1.0, 1.5, 2.0]
+    assert [e.client_order_id for e in events if isinstance(e, OrderPlaced)] == [  # none lost
+        f"o{i}" for i in range(6)
+    ]
+
+
+async def test_pending_cancels_go_before_pending_orders(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    gateway = FakeGateway()
+    cancel = CancelRequest(
+        account_id="SIM-001",
+        client_order_id="old",
+        cl_ord_id="CL-old",
+        symbol="AAPL",
+        side=Side.BUY,
+    )
+    items: list[OrderIntent | CancelRequest] = [
+        make_intent(client_order_id="o1"),
+        make_intent(client_order_id="o2"),
+        cancel,
+    ]
+    await run_dispatcher(gateway, items, rate=1, burst=1)
+    assert [what for _, what in gateway.calls] == ["cancel CL-old", "o1", "o2"]
+
+
+async def test_a_429_is_retried_after_retry_after(autojump_clock: trio.testing.MockClock) -> None:
+    gateway = FakeGateway(failures=[RateLimitedError("slow down", status=429, retry_after=3.0)])
+    start = trio.current_time()
+    events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
+    assert [round(t - start, 6) for t, _ in gateway.calls] == [0, 3.0]
+    assert [type(e) for e in events] == [OrderPlaced]
+    assert isinstance(events[0], OrderPlaced)
+    assert events[0].cl_ord_id == "CL-o1"
+
+
+async def test_an_unknown_outcome_is_never_resent(autojump_clock: trio.testing.MockClock) -> None:
+    gateway = FakeGateway(failures=[RequestError("read timeout", outcome_unknown=True)])
+    events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
+    assert len(gateway.calls) == 1
+    [failed] = events
+    assert isinstance(failed, OrderPlaceFailed)
+    assert failed.outcome_unknown
+    assert failed.client_order_id == "o1"
+
+
+async def test_a_refusal_is_reported_not_retried(autojump_clock: trio.testing.MockClock) -> None:
+    gateway = FakeGateway(failures=[RequestError("bad qty", status=400, code="INVALID_FIELD")])
+    events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
+    assert len(gateway.calls) == 1
+    [failed] = events
+    assert isinstance(failed, OrderPlaceFailed)
+    assert (failed.code, failed.outcome_unknown) == ("INVALID_FIELD", False)
+    assert failed.reason == "bad qty"

@@ -1,0 +1,153 @@
+"""The connection supervisor on trio's virtual clock: the brief's timing rules, exactly."""
+
+from __future__ import annotations
+
+import random
+from functools import partial
+
+import pytest
+import trio
+import trio.testing
+from structlog.testing import capture_logs
+
+from engine.bus import EventBus
+from engine.connection import AccountsHandler, ConnectionSupervisor, StaticTokenProvider
+from engine.errors import AuthError
+from engine.model import (
+    AccountSnapshotReceived,
+    ConnectionState,
+    ConnectionStateChanged,
+    OrderReported,
+    OrderStatus,
+)
+from engine.runtime import Backoff
+from engine.secrets import Secret
+from tests.actors.fake_venue import REFRESH_AUTH, FakeVenue, order_event
+
+TOKEN = "tok-super-secret-123"
+
+
+def supervisor(venue: FakeVenue, bus: EventBus, **kwargs: object) -> ConnectionSupervisor:
+    return ConnectionSupervisor(
+        AccountsHandler(("ACC-001",)),
+        "ws://venue.test",
+        StaticTokenProvider(Secret(TOKEN)),
+        bus,
+        backoff=Backoff(jitter=0),
+        rng=random.Random(0),
+        open_websocket=venue.open_websocket,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def states(events: list[object]) -> list[ConnectionState]:
+    return [e.state for e in events if isinstance(e, ConnectionStateChanged)]
+
+
+async def test_authenticates_then_subscribes_then_pings_every_interval(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    seen = bus.subscribe("test", accepts=(ConnectionStateChanged, AccountSnapshotReceived))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor(venue, bus).run)
+        [socket] = venue.sockets
+        await socket.wait_sent(lambda sent: sum(m["type"] == "ping" for m in sent) >= 3)
+        nursery.cancel_scope.cancel()
+    kinds = [m["type"] for _, m in socket.sent]
+    assert kinds[:2] == ["request", "subscribe"]
+    assert socket.sent[0][1]["payload"]["body"] == {"action": "auth", "token": TOKEN}
+    assert socket.sent[1][1]["params"] == {"accountId": "ACC-001"}
+    ping_times = [t - socket.opened_at for t, _ in socket.sent_of_type("ping")]
+    assert ping_times[:3] == pytest.approx([30, 60, 90])
+    events = await seen.receive_batch()
+    assert states(events) == [
+        ConnectionState.CONNECTED,
+        ConnectionState.AUTHENTICATED,
+        ConnectionState.SUBSCRIBED,
+    ]
+    assert any(isinstance(e, AccountSnapshotReceived) for e in events)
+
+
+async def test_a_silent_socket_is_declared_dead_and_replaced_on_the_backoff_schedule(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(answer_pings=False), EventBus()
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        await nursery.start(supervisor(venue, bus).run)
+        await venue.wait_attempts(3)
+        nursery.cancel_scope.cancel()
+    # Dead after 2 × 30 s without a frame; reconnect after 1 s, then after 2 s.
+    assert [t - start for t in venue.attempts] == pytest.approx([0, 61, 61 + 60 + 2])
+    assert all(s.sent_of_type("request") for s in venue.sockets)  # re-authenticated each time
+
+
+async def test_refused_connections_back_off_1_2_4_8(autojump_clock: trio.testing.MockClock) -> None:
+    venue, bus = FakeVenue(refuse=4), EventBus()
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        await nursery.start(supervisor(venue, bus).run)
+        nursery.cancel_scope.cancel()
+    assert [t - start for t in venue.attempts] == pytest.approx([0, 1, 3, 7, 15])
+
+
+async def test_a_malformed_frame_is_logged_counted_and_the_connection_goes_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    reports = bus.subscribe("test", accepts=(OrderReported,))
+    connection = supervisor(venue, bus)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(connection.run)
+        [socket] = venue.sockets
+        with capture_logs() as logs:
+            await socket.push(
+                order_event("ACC-001", "NEW", "0").replace('"qty": "100"', '"qty": "ten"')
+            )
+            await socket.push(order_event("ACC-001", "PARTIALLY_FILLED", "40"))
+            [report] = await reports.receive_batch()
+        nursery.cancel_scope.cancel()
+    assert isinstance(report, OrderReported)
+    assert report.order.status is OrderStatus.PARTIALLY_FILLED
+    errors = [e for e in logs if e["event"] == "protocol.decode_error"]
+    assert len(errors) == 1
+    assert errors[0]["message_type"] == "account.order"
+    assert "qty" in errors[0]["field"]
+    assert connection.decoder.statistics().errors == 1
+    assert connection.state is ConnectionState.SUBSCRIBED
+    assert len(venue.sockets) == 1
+
+
+async def test_refresh_warning_reauthenticates_on_the_same_socket(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    seen = bus.subscribe("test", accepts=(ConnectionStateChanged,))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor(venue, bus).run)
+        [socket] = venue.sockets
+        await socket.push(REFRESH_AUTH)
+        await socket.wait_sent(lambda sent: sum(m["type"] == "request" for m in sent) == 2)
+        received = []
+        while ConnectionState.SUBSCRIBED not in states(received[3:]):
+            received += await seen.receive_batch()
+        nursery.cancel_scope.cancel()
+    assert len(venue.sockets) == 1
+    assert len(socket.sent_of_type("subscribe")) == 1  # subscriptions kept, not replayed
+    assert states(received)[3:] == [ConnectionState.REFRESH_WARNING, ConnectionState.SUBSCRIBED]
+
+
+async def test_repeated_invalid_token_is_fatal_and_never_leaks_the_token(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(auth_error="INVALID_TOKEN"), EventBus()
+    with (
+        capture_logs() as logs,
+        pytest.RaisesGroup(pytest.RaisesExc(AuthError, match="INVALID_TOKEN")),
+    ):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(supervisor(venue, bus, max_auth_failures=3).run))
+    assert len(venue.attempts) == 3
+    assert TOKEN not in repr(logs)
+    assert any(e["event"] == "connection.auth_failed_fatal" for e in logs)

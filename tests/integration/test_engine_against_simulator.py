@@ -1,0 +1,116 @@
+"""End to end: the engine and the simulator over real WebSockets and HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import trio
+
+from engine import StrategyContext, hookimpl
+from engine.model import (
+    AccountSynced,
+    ConnectionState,
+    ConnectionStateChanged,
+    Endpoint,
+    Event,
+    OrderFilled,
+    OrderStatus,
+    OrderUpdated,
+    PositionChanged,
+    Quote,
+    Side,
+)
+from tests.integration.conftest import engine_config, running_engine, wait_for
+
+
+class BuysOnce:
+    """Buys 10 AAPL with a marketable limit on the first two-sided quote; records what it sees."""
+
+    def __init__(self) -> None:
+        self.client_order_id: str | None = None
+        self.fills: list[OrderFilled] = []
+        self.statuses: list[OrderStatus] = []
+        self.filled = trio.Event()
+        self.position_opened = trio.Event()
+
+    @hookimpl
+    def aries_on_quote(self, quote: Quote, ctx: StrategyContext) -> None:
+        if self.client_order_id is None and quote.symbol == "AAPL" and quote.ask is not None:
+            self.client_order_id = ctx.submit("AAPL", Side.BUY, 10, price=quote.ask + 1)
+
+    @hookimpl
+    def aries_on_order_updated(self, event: OrderUpdated) -> None:
+        if event.order.client_order_id == self.client_order_id:
+            self.statuses.append(event.order.status)
+            if event.order.status is OrderStatus.FILLED:
+                self.filled.set()
+
+    @hookimpl
+    def aries_on_order_filled(self, event: OrderFilled) -> None:
+        self.fills.append(event)
+
+    @hookimpl
+    def aries_on_position_changed(self, event: PositionChanged) -> None:
+        if event.position.symbol == "AAPL" and event.position.quantity == 10:
+            self.position_opened.set()
+
+
+async def test_an_order_reaches_filled_and_the_strategy_sees_the_fill_once() -> None:
+    strategy = BuysOnce()
+    async with running_engine(engine_config(), ("buyer", strategy)) as engine:
+        with trio.fail_after(10):
+            await strategy.filled.wait()
+            await strategy.position_opened.wait()
+        view = engine.views.get("SIM-001")
+        assert view is not None
+        assert view.position_quantity("AAPL") == Decimal(10)
+
+        # Drop the accounts socket: the engine reconnects and applies a fresh snapshot, which
+        # must not replay the fill.
+        assert engine.simulator is not None
+        events = engine.bus.subscribe("test", accepts=(AccountSynced,))
+        await engine.simulator.drop_connections("/v1/accounts/ws")
+        with trio.fail_after(10):
+            await wait_for(events, lambda e: isinstance(e, AccountSynced), seen=[])
+
+    assert strategy.statuses[-1] is OrderStatus.FILLED
+    assert OrderStatus.NEW in strategy.statuses
+    assert len(strategy.fills) == 1
+    fill = strategy.fills[0]
+    assert (fill.qty, fill.cum_qty, fill.strategy) == (Decimal(10), Decimal(10), "buyer")
+    assert fill.client_order_id == strategy.client_order_id
+
+
+async def test_the_engine_reconnects_and_resubscribes_after_a_dropped_socket() -> None:
+    async with running_engine(engine_config()) as engine:
+        simulator = engine.simulator
+        assert simulator is not None
+        states = engine.bus.subscribe("test", accepts=(ConnectionStateChanged, AccountSynced))
+        before = simulator.statistics()
+        dropped = await simulator.drop_connections()
+        assert dropped == 2  # the market and the accounts sockets
+
+        seen: list[Event] = []
+
+        def both_back(event: Event) -> bool:
+            subscribed = {
+                e.endpoint
+                for e in seen
+                if isinstance(e, ConnectionStateChanged) and e.state is ConnectionState.SUBSCRIBED
+            }
+            synced = any(isinstance(e, AccountSynced) for e in seen)
+            return subscribed == {Endpoint.ACCOUNTS, Endpoint.MARKET} and synced
+
+        with trio.fail_after(10):
+            await wait_for(states, both_back, seen=seen)
+        after = simulator.statistics()
+
+    disconnected = [
+        e
+        for e in seen
+        if isinstance(e, ConnectionStateChanged) and e.state is ConnectionState.DISCONNECTED
+    ]
+    assert {e.endpoint for e in disconnected} == {Endpoint.ACCOUNTS, Endpoint.MARKET}
+    for path in ("/v1/accounts/ws", "/v1/market/ws"):
+        assert after.auths_succeeded[path] == before.auths_succeeded[path] + 1
+        assert after.subscribes[path] == before.subscribes[path] + 1
