@@ -1,0 +1,95 @@
+"""The Starlette application: REST routes and the three WebSocket routes on one host:port."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import attrs
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from engine.sim._core import SimCore
+from engine.sim._profile import (
+    ACCOUNTS_WS_PATH,
+    CANCEL_ORDER_PATH,
+    CHARTS_WS_PATH,
+    MARKET_WS_PATH,
+    PLACE_ORDER_PATH,
+)
+from engine.sim._rest import RestHandlers, method_not_allowed, not_found
+from engine.sim._sessions import (
+    AccountsSession,
+    ChartsSession,
+    MarketSession,
+    Session,
+    Transport,
+    TransportClosedError,
+)
+
+
+@attrs.define(eq=False)
+class StarletteTransport:
+    """``Transport`` over a Starlette ``WebSocket`` (ASGI messages, served by hypercorn)."""
+
+    websocket: WebSocket
+
+    async def accept(self) -> None:
+        """Complete the handshake."""
+        try:
+            await self.websocket.accept()
+        except WebSocketDisconnect as exc:
+            raise TransportClosedError(f"client left during the handshake ({exc.code})") from exc
+
+    async def receive(self) -> str | None:
+        """The next text frame (binary frames decoded as UTF-8); ``None`` once the client closed."""
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        data = message.get("bytes") or b""
+        return bytes(data).decode("utf-8", errors="replace")
+
+    async def send(self, text: str) -> None:
+        """Send one text frame."""
+        if self.websocket.application_state != WebSocketState.CONNECTED:
+            raise TransportClosedError("socket already closed")
+        try:
+            await self.websocket.send({"type": "websocket.send", "text": text})
+        except WebSocketDisconnect as exc:
+            raise TransportClosedError(f"peer gone ({exc.code})") from exc
+
+    async def close(self, code: int) -> None:
+        """Send a close frame (once)."""
+        if self.websocket.application_state != WebSocketState.CONNECTED:
+            return
+        try:
+            await self.websocket.send({"type": "websocket.close", "code": code})
+        except WebSocketDisconnect as exc:
+            raise TransportClosedError(f"peer gone ({exc.code})") from exc
+
+
+def _socket_endpoint(
+    core: SimCore, factory: Callable[[SimCore, Transport], Session]
+) -> Callable[[WebSocket], Awaitable[None]]:
+    async def endpoint(websocket: WebSocket) -> None:
+        await factory(core, StarletteTransport(websocket)).serve()
+
+    return endpoint
+
+
+def build_app(core: SimCore) -> Starlette:
+    """The ASGI app of one simulator."""
+    rest = RestHandlers(core)
+    return Starlette(
+        routes=[
+            Route(PLACE_ORDER_PATH, rest.place_order, methods=["POST"]),
+            Route(CANCEL_ORDER_PATH, rest.cancel_order, methods=["POST"]),
+            WebSocketRoute(ACCOUNTS_WS_PATH, _socket_endpoint(core, AccountsSession)),
+            WebSocketRoute(MARKET_WS_PATH, _socket_endpoint(core, MarketSession)),
+            WebSocketRoute(CHARTS_WS_PATH, _socket_endpoint(core, ChartsSession)),
+        ],
+        exception_handlers={404: not_found, 405: method_not_allowed},
+    )
