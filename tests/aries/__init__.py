@@ -1,0 +1,1 @@
+"""Tests of the Aries wire layer (``engine.aries``)."""
