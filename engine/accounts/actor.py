@@ -20,7 +20,7 @@ import attrs
 import structlog
 import trio
 
-from engine.accounts.book import AccountBook
+from engine.accounts.book import BOOK_INPUT_TYPES, AccountBook
 from engine.accounts.views import AccountViews
 from engine.bus import EventBus
 from engine.model.account import AccountView
@@ -141,6 +141,8 @@ class AccountActor:
                 code=event.code,
                 reason=event.reason,
             )
+            return []
+        if not isinstance(event, BOOK_INPUT_TYPES):
             return []
         facts = self.book.apply(event)
         if isinstance(event, AccountSnapshotReceived):

@@ -1,0 +1,1 @@
+"""Account state: the pure ``AccountBook`` and the ``AccountActor`` that drives it."""

@@ -1,0 +1,768 @@
+"""``AccountBook``: the pure, synchronous state of one account.
+
+The ``AccountActor`` feeds it the venue's reports and the dispatcher's outcomes, in arrival
+order, through ``apply``; each call returns the public facts to publish, in order. No trio, no
+I/O, no clock: everything it knows comes in through its arguments, so it is tested with plain
+sync tests and Hypothesis.
+
+Orders
+------
+Keyed by ``cl_ord_id`` (the venue's handle). A report is checked in this order:
+
+1. **First sight** — applied whatever its status.
+2. **Duplicate** — same ``status``, ``cum_qty``, ``leaves_qty``, ``avg_price``, ``price``,
+   ``stop_price`` and ``qty`` as stored: dropped, counted in ``duplicates_dropped``. A terminal
+   order restated with its own status and ``cum_qty`` (e.g. the venue's ``REPLACED`` after we
+   inferred it) counts as a duplicate too.
+3. **Stale** — smaller ``cum_qty`` than stored, or the same ``cum_qty`` with an ``updated_at``
+   strictly older than stored: dropped, counted in ``stale_dropped``. (Aries has no sequence
+   numbers; the timestamp rule keeps a replayed ``NEW`` from undoing a later ``PENDING_CANCEL``.
+   It never drops a report whose ``cum_qty`` grew.)
+4. **Transition** — checked against ``engine.accounts._transitions``: one step for live events
+   (they arrive in order per ``clOrdId``), the transitive closure for snapshot orders (a snapshot
+   bridges missed events). Terminal statuses are sticky.
+5. **Illegal** — logged (``book.illegal_transition``) and counted, and not applied — unless
+   ``cum_qty`` grew: a fill is never lost. Then the report's quantities (``cum_qty``,
+   ``avg_price``, ``last_qty``, ``last_px``) are taken; the status stays put if the stored one is
+   terminal (sticky wins, e.g. a late fill on a ``REPLACED`` id), otherwise it becomes the status
+   the fill itself implies (``FILLED`` when nothing is left, else ``PARTIALLY_FILLED``).
+
+Every applied change publishes ``OrderUpdated``; a ``cum_qty`` increase publishes one
+``OrderFilled`` for the delta; entering ``REJECTED`` publishes ``OrderRejected(source="venue",
+code="VENUE_REJECTED")`` with ``ordRejReason`` (or ``text``) as the reason.
+
+Fill price: ``last_px`` when ``last_qty`` equals the delta (or, on a live event, is absent — a live
+event carries one execution). Otherwise the VWAP of the delta from the averages,
+``(avg_new·cum_new − avg_old·cum_old) / Δ``, rounded half-even to 6 decimal places (a
+micro-dollar) and trimmed of trailing zeros down to 2 places. If the averages are unusable (zero),
+``last_px``, then the new average, then the order's limit price, then zero is used, with a
+warning.
+
+Ownership and replace chains
+----------------------------
+``track_intent`` remembers ``client_order_id → strategy``. An order is linked to one of our
+``client_order_id`` s by ``OrderPlaced(client_order_id, cl_ord_id)`` or by the echoed ``clientId``
+when it is an id we know (an unknown echo, e.g. the OAuth client id, links nothing). Either may
+come first. When ``OrderPlaced`` links an order already seen without an owner, an ``OrderUpdated``
+with the owner is published (``previous_status`` equal to the current one); fills already
+published stay published, without a strategy (never twice).
+
+When a second ``cl_ord_id`` gets linked to the same ``client_order_id``, it is a replacement: it
+becomes the current one (``order_by_client_id``, ``current_cl_ord_id``), and the previous one, if
+still open, goes ``REPLACED`` (published). A newcomer that is itself ``REPLACED`` is an older link
+seen late and does not become current.
+
+Reservations
+------------
+``track_intent(intent, reserve=X)`` reserves ``X`` of buying power until the venue's balance can
+be assumed to include the order:
+
+* released by the first ``BalanceReported`` (or snapshot balance) applied after the order has been
+  seen in any venue state other than ``PENDING_NEW``;
+* released at once when the order goes ``REJECTED``, or on ``OrderPlaceFailed(outcome_unknown=
+  False)``;
+* kept on ``OrderPlaceFailed(outcome_unknown=True)`` until the order shows up (then the first rule)
+  or a definite failure arrives.
+
+Snapshots
+---------
+``AccountSnapshotReceived`` replaces local state: account info, then every order in it through the
+rules above (so a fill made while offline is published once, from the ``cum_qty`` delta), then
+positions (a ``PositionChanged`` for each difference; a position that vanished is published with
+quantity zero), then the balance, then ``AccountSynced``. Orders open locally but absent from the
+snapshot are kept as they are and logged (``book.snapshot_missing_order``); REST reconciliation
+is a later issue. The *first* snapshot is the baseline: an order first seen there and not ours
+is adopted without an ``OrderFilled`` for its existing ``cum_qty`` (those fills are history, already
+in the positions); our own orders, and orders first seen in later snapshots, publish theirs.
+
+Positions and balance are replaced whole. ``PositionChanged`` only when the position differs; a
+zero quantity removes the position from the open map (published if it was open). A snapshot
+without a balance keeps the last one (logged).
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from types import MappingProxyType
+from typing import assert_never
+
+import attrs
+import structlog
+
+from engine.accounts._transitions import is_legal, is_reachable
+from engine.model.account import AccountInfo, AccountView, Balance, Position
+from engine.model.enums import OrderStatus, TradingState
+from engine.model.events import (
+    AccountInfoChanged,
+    AccountInfoReported,
+    AccountSnapshotReceived,
+    AccountSynced,
+    BalanceChanged,
+    BalanceReported,
+    Event,
+    OrderFilled,
+    OrderPlaced,
+    OrderPlaceFailed,
+    OrderRejected,
+    OrderReported,
+    OrderUpdated,
+    PositionChanged,
+    PositionReported,
+)
+from engine.model.orders import Order, OrderIntent
+
+__all__ = ["BOOK_INPUT_TYPES", "AccountBook", "BookInput", "BookStatistics"]
+
+log = structlog.get_logger(__name__)
+
+BookInput = (
+    AccountSnapshotReceived
+    | OrderReported
+    | PositionReported
+    | BalanceReported
+    | AccountInfoReported
+    | OrderPlaced
+    | OrderPlaceFailed
+)
+
+# The same set as a runtime tuple: ``isinstance(event, BOOK_INPUT_TYPES)`` narrows an ``Event`` to
+# ``BookInput`` for mypy.
+BOOK_INPUT_TYPES = (
+    AccountSnapshotReceived,
+    OrderReported,
+    PositionReported,
+    BalanceReported,
+    AccountInfoReported,
+    OrderPlaced,
+    OrderPlaceFailed,
+)
+
+_ZERO = Decimal(0)
+_PRICE_QUANTUM = Decimal("0.000001")
+_MIN_PRICE_QUANTUM = Decimal("0.01")
+_VENUE_REJECTED = "VENUE_REJECTED"
+
+
+@attrs.frozen(kw_only=True)
+class BookStatistics:
+    """Counters of one ``AccountBook`` since it was created.
+
+    ``orders_applied`` counts order reports that changed the book (an illegal report whose fill
+    was kept counts here *and* in ``illegal_transitions``); ``duplicates_dropped`` does not count
+    snapshots restating what the book knows; ``fills`` counts ``OrderFilled`` published;
+    ``reservations`` is the number open now.
+    """
+
+    orders_applied: int
+    duplicates_dropped: int
+    illegal_transitions: int
+    stale_dropped: int
+    fills: int
+    reservations: int
+
+
+@attrs.define(eq=False)
+class _Reservation:
+    amount: Decimal
+    # The order has been seen in a venue state other than PENDING_NEW, so the next balance the
+    # venue sends can be assumed to include it.
+    seen_by_venue: bool = False
+
+
+@attrs.define(eq=False)
+class AccountBook:
+    """Pure state of one account: orders, positions, balance, info, reservations.
+
+    See the module docstring for every rule. Not thread-safe; owned by one ``AccountActor``.
+    """
+
+    account_id: str
+    _orders: dict[str, Order] = attrs.field(factory=dict, init=False, repr=False)
+    _open_orders: dict[str, Order] = attrs.field(factory=dict, init=False, repr=False)
+    _positions: dict[str, Position] = attrs.field(factory=dict, init=False, repr=False)
+    _balance: Balance | None = attrs.field(default=None, init=False, repr=False)
+    _info: AccountInfo | None = attrs.field(default=None, init=False, repr=False)
+    # client_order_id -> the intent (its strategy is the owner)
+    _intents: dict[str, OrderIntent] = attrs.field(factory=dict, init=False, repr=False)
+    # client_order_id -> current cl_ord_id (the head of its replace chain)
+    _client_to_cl: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)
+    # cl_ord_id -> our client_order_id (every link of every chain)
+    _cl_to_client: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)
+    _reservations: dict[str, _Reservation] = attrs.field(factory=dict, init=False, repr=False)
+    _synced: bool = attrs.field(default=False, init=False)
+    _orders_applied: int = attrs.field(default=0, init=False, repr=False)
+    _duplicates_dropped: int = attrs.field(default=0, init=False, repr=False)
+    _illegal_transitions: int = attrs.field(default=0, init=False, repr=False)
+    _stale_dropped: int = attrs.field(default=0, init=False, repr=False)
+    _fills: int = attrs.field(default=0, init=False, repr=False)
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def apply(self, event: BookInput) -> list[Event]:
+        """Apply one venue report or dispatcher outcome.
+
+        Returns:
+            The public facts to publish, in order (possibly none).
+        """
+        if event.account_id != self.account_id:
+            self._log_foreign("event", event.account_id, event)
+            return []
+        if isinstance(event, OrderReported):
+            if event.order.account_id != self.account_id:
+                self._log_foreign("order", event.order.account_id, event)
+                return []
+            return self._apply_order(event.order, event, via_snapshot=False, baseline=False)
+        if isinstance(event, PositionReported):
+            if event.position.account_id != self.account_id:
+                self._log_foreign("position", event.position.account_id, event)
+                return []
+            return self._set_position(event.position, event)
+        if isinstance(event, BalanceReported):
+            if event.balance.account_id != self.account_id:
+                self._log_foreign("balance", event.balance.account_id, event)
+                return []
+            return self._set_balance(event.balance, event)
+        if isinstance(event, AccountInfoReported):
+            if event.info.account_id != self.account_id:
+                self._log_foreign("info", event.info.account_id, event)
+                return []
+            return self._set_info(event.info, event)
+        if isinstance(event, AccountSnapshotReceived):
+            return self._apply_snapshot(event)
+        if isinstance(event, OrderPlaced):
+            return self._link(event.client_order_id, event.cl_ord_id, event, status=None)
+        if isinstance(event, OrderPlaceFailed):
+            return self._place_failed(event)
+        assert_never(event)
+
+    def track_intent(self, intent: OrderIntent, *, reserve: Decimal) -> None:
+        """Remember an approved intent's owner and reserve ``reserve`` of buying power.
+
+        Called when risk approved ``intent`` and it is handed to the dispatcher. A zero
+        ``reserve`` (a plain sell) records the owner only.
+
+        Raises:
+            ValueError: ``reserve`` is negative, or the intent is for another account.
+        """
+        if reserve < 0:
+            raise ValueError(f"reserve must not be negative, got {reserve}")
+        if intent.account_id != self.account_id:
+            raise ValueError(
+                f"intent for account {intent.account_id!r} tracked by book {self.account_id!r}"
+            )
+        client_order_id = intent.client_order_id
+        if client_order_id in self._intents:
+            log.warning(
+                "book.intent_retracked", account=self.account_id, client_order_id=client_order_id
+            )
+        self._intents[client_order_id] = intent
+        if reserve > 0:
+            self._reservations[client_order_id] = _Reservation(amount=reserve)
+        else:
+            self._reservations.pop(client_order_id, None)
+
+    # --- queries --------------------------------------------------------------------------
+
+    def owner_of(self, client_order_id: str | None) -> str | None:
+        """The strategy that submitted ``client_order_id``, or ``None`` if not one of ours."""
+        if client_order_id is None:
+            return None
+        intent = self._intents.get(client_order_id)
+        return None if intent is None else intent.strategy
+
+    def order_by_client_id(self, client_order_id: str) -> Order | None:
+        """The *current* order (the head of its replace chain) for our ``client_order_id``."""
+        cl_ord_id = self._client_to_cl.get(client_order_id)
+        return None if cl_ord_id is None else self._orders.get(cl_ord_id)
+
+    def current_cl_ord_id(self, cl_ord_id: str) -> str:
+        """The live handle for ``cl_ord_id``: its latest replacement, or itself."""
+        client_order_id = self._cl_to_client.get(cl_ord_id)
+        if client_order_id is None:
+            return cl_ord_id
+        return self._client_to_cl.get(client_order_id, cl_ord_id)
+
+    def view(self, trading_state: TradingState) -> AccountView:
+        """An immutable picture of the account; its mappings are read-only copies."""
+        return AccountView(
+            account_id=self.account_id,
+            trading_state=trading_state,
+            balance=self._balance,
+            positions=MappingProxyType(dict(self._positions)),
+            open_orders=MappingProxyType(dict(self._open_orders)),
+            reserved_buying_power=sum((r.amount for r in self._reservations.values()), start=_ZERO),
+        )
+
+    def statistics(self) -> BookStatistics:
+        """Counters for health logging."""
+        return BookStatistics(
+            orders_applied=self._orders_applied,
+            duplicates_dropped=self._duplicates_dropped,
+            illegal_transitions=self._illegal_transitions,
+            stale_dropped=self._stale_dropped,
+            fills=self._fills,
+            reservations=len(self._reservations),
+        )
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def _apply_order(
+        self, report: Order, src: Event, *, via_snapshot: bool, baseline: bool
+    ) -> list[Event]:
+        cl_ord_id = report.cl_ord_id
+        known = self._orders.get(cl_ord_id)
+        facts: list[Event] = []
+
+        client_order_id = self._cl_to_client.get(cl_ord_id)
+        echoed = report.client_order_id
+        if client_order_id is None and echoed is not None and self._is_ours(echoed):
+            client_order_id = echoed
+            facts += self._link(echoed, cl_ord_id, src, status=report.status)
+            known = self._orders.get(cl_ord_id)  # _link may have re-stored it with the owner
+        if client_order_id is None:
+            client_order_id = echoed
+
+        if known is None:
+            new = self._merged(report, None, client_order_id)
+            adopt = baseline and (client_order_id is None or not self._is_ours(client_order_id))
+            if adopt:
+                log.debug("book.order_adopted", account=self.account_id, cl_ord_id=cl_ord_id)
+            return facts + self._store(new, None, src, via_snapshot=via_snapshot, fill=not adopt)
+
+        if _same_state(known, report) or (
+            known.status.is_terminal
+            and report.status is known.status
+            and report.cum_qty == known.cum_qty
+        ):
+            if not via_snapshot:  # a snapshot restating what we know is not a replay
+                self._duplicates_dropped += 1
+                log.debug("book.duplicate_dropped", account=self.account_id, cl_ord_id=cl_ord_id)
+            return facts
+        if report.cum_qty < known.cum_qty or (
+            report.cum_qty == known.cum_qty and _older(report, known)
+        ):
+            self._stale_dropped += 1
+            log.debug(
+                "book.stale_dropped",
+                account=self.account_id,
+                cl_ord_id=cl_ord_id,
+                status=str(report.status),
+                cum_qty=str(report.cum_qty),
+                stored_cum_qty=str(known.cum_qty),
+            )
+            return facts
+
+        allowed = is_reachable if via_snapshot else is_legal
+        if allowed(known.status, report.status):
+            new = self._merged(report, known, client_order_id)
+            return facts + self._store(new, known, src, via_snapshot=via_snapshot)
+
+        self._illegal_transitions += 1
+        fill_grew = report.cum_qty > known.cum_qty
+        log.warning(
+            "book.illegal_transition",
+            account=self.account_id,
+            cl_ord_id=cl_ord_id,
+            cum_qty=str(report.cum_qty),
+            stored_cum_qty=str(known.cum_qty),
+            fill_applied=fill_grew,
+            **{"from": str(known.status), "to": str(report.status)},
+        )
+        if not fill_grew:
+            return facts
+        new = self._merged(report, known, client_order_id)
+        if known.status.is_terminal:
+            # Sticky: only the execution fields move.
+            new = attrs.evolve(
+                known,
+                cum_qty=report.cum_qty,
+                avg_price=report.avg_price,
+                last_qty=report.last_qty,
+                last_px=report.last_px,
+                updated_at=report.updated_at or known.updated_at,
+            )
+        else:
+            implied = (
+                OrderStatus.FILLED
+                if report.leaves_qty == 0 and report.cum_qty >= report.qty
+                else OrderStatus.PARTIALLY_FILLED
+            )
+            status = implied if is_legal(known.status, implied) else known.status
+            new = attrs.evolve(new, status=status)
+        return facts + self._store(new, known, src, via_snapshot=via_snapshot)
+
+    def _store(
+        self,
+        new: Order,
+        previous: Order | None,
+        src: Event,
+        *,
+        via_snapshot: bool,
+        fill: bool = True,
+        count: bool = True,
+    ) -> list[Event]:
+        """Store ``new`` and return the facts for the change from ``previous``."""
+        cl_ord_id = new.cl_ord_id
+        self._orders[cl_ord_id] = new
+        if new.status.is_open:
+            self._open_orders[cl_ord_id] = new
+        else:
+            self._open_orders.pop(cl_ord_id, None)
+        if count:
+            self._orders_applied += 1
+        client_order_id = new.client_order_id
+        strategy = self.owner_of(client_order_id)
+        previous_status = None if previous is None else previous.status
+        facts: list[Event] = [
+            OrderUpdated(
+                account_id=self.account_id,
+                ts_event=src.ts_event,
+                ts_recv=src.ts_recv,
+                order=new,
+                previous_status=previous_status,
+                strategy=strategy,
+            )
+        ]
+        delta = new.cum_qty - (_ZERO if previous is None else previous.cum_qty)
+        if fill and delta > 0:
+            self._fills += 1
+            facts.append(
+                OrderFilled(
+                    account_id=self.account_id,
+                    ts_event=src.ts_event,
+                    ts_recv=src.ts_recv,
+                    cl_ord_id=cl_ord_id,
+                    client_order_id=client_order_id,
+                    symbol=new.symbol,
+                    side=new.side,
+                    qty=delta,
+                    price=self._fill_price(previous, new, delta, via_snapshot=via_snapshot),
+                    cum_qty=new.cum_qty,
+                    leaves_qty=new.leaves_qty,
+                    strategy=strategy,
+                )
+            )
+        if new.status is OrderStatus.REJECTED and previous_status is not OrderStatus.REJECTED:
+            facts.append(
+                OrderRejected(
+                    account_id=self.account_id,
+                    ts_event=src.ts_event,
+                    ts_recv=src.ts_recv,
+                    client_order_id=client_order_id,
+                    cl_ord_id=cl_ord_id,
+                    symbol=new.symbol,
+                    code=_VENUE_REJECTED,
+                    reason=new.reject_reason or new.text or "rejected by the venue",
+                    source="venue",
+                    strategy=strategy,
+                )
+            )
+        reservation_key = self._cl_to_client.get(cl_ord_id)
+        if reservation_key is not None:
+            if new.status is OrderStatus.REJECTED:
+                self._release(reservation_key, "rejected")
+            elif new.status is not OrderStatus.PENDING_NEW:
+                self._mark_seen(reservation_key)
+        return facts
+
+    def _fill_price(
+        self, previous: Order | None, new: Order, delta: Decimal, *, via_snapshot: bool
+    ) -> Decimal:
+        if new.last_px is not None and (
+            new.last_qty == delta or (new.last_qty is None and not via_snapshot)
+        ):
+            return new.last_px
+        old_cum = _ZERO if previous is None else previous.cum_qty
+        old_avg = _ZERO if previous is None else previous.avg_price
+        if new.avg_price != 0 and (old_cum == 0 or old_avg != 0):
+            with decimal.localcontext(prec=40):
+                vwap = (new.avg_price * new.cum_qty - old_avg * old_cum) / delta
+            return _round_price(vwap)
+        fallback = next(
+            (p for p in (new.last_px, new.avg_price or None, new.price) if p is not None), None
+        )
+        log.warning(
+            "book.fill_price_unknown",
+            account=self.account_id,
+            cl_ord_id=new.cl_ord_id,
+            qty=str(delta),
+            avg_price=str(new.avg_price),
+            used=None if fallback is None else str(fallback),
+        )
+        return _ZERO if fallback is None else fallback
+
+    def _merged(self, report: Order, known: Order | None, client_order_id: str | None) -> Order:
+        """``report`` with our ``client_order_id`` and the ids/dates it left out kept."""
+        if known is None:
+            return attrs.evolve(report, client_order_id=client_order_id)
+        return attrs.evolve(
+            report,
+            client_order_id=client_order_id or known.client_order_id,
+            venue_order_id=report.venue_order_id or known.venue_order_id,
+            created_at=report.created_at or known.created_at,
+        )
+
+    def _is_ours(self, client_order_id: str) -> bool:
+        return client_order_id in self._intents or client_order_id in self._client_to_cl
+
+    def _link(
+        self, client_order_id: str, cl_ord_id: str, src: Event, *, status: OrderStatus | None
+    ) -> list[Event]:
+        """Link ``cl_ord_id`` to our ``client_order_id``; follow a replace chain if it is new.
+
+        ``status`` is the newcomer's reported status when linking from a report not yet
+        stored (``None`` from ``OrderPlaced``).
+        """
+        facts: list[Event] = []
+        current = self._client_to_cl.get(client_order_id)
+        if self._cl_to_client.get(cl_ord_id) == client_order_id and current is not None:
+            return facts  # already linked
+        self._cl_to_client[cl_ord_id] = client_order_id
+        order = self._orders.get(cl_ord_id)
+        newcomer_status = status if order is None else order.status
+        if current is None or current == cl_ord_id:
+            self._client_to_cl[client_order_id] = cl_ord_id
+        elif newcomer_status is OrderStatus.REPLACED:
+            pass  # an older link of the chain, seen late: it does not become current
+        else:
+            self._client_to_cl[client_order_id] = cl_ord_id
+            facts += self._mark_replaced(current, cl_ord_id, src)
+        if order is not None:
+            if order.client_order_id != client_order_id:
+                # Seen before we knew it was ours: say so, with its owner.
+                owned = attrs.evolve(order, client_order_id=client_order_id)
+                facts += self._store(owned, order, src, via_snapshot=False, fill=False, count=False)
+            elif order.status is not OrderStatus.PENDING_NEW:
+                self._mark_seen(client_order_id)
+        return facts
+
+    def _mark_replaced(self, old_cl_ord_id: str, new_cl_ord_id: str, src: Event) -> list[Event]:
+        old = self._orders.get(old_cl_ord_id)
+        log.info(
+            "book.order_replaced",
+            account=self.account_id,
+            cl_ord_id=old_cl_ord_id,
+            replaced_by=new_cl_ord_id,
+        )
+        if old is None or not is_legal(old.status, OrderStatus.REPLACED):
+            return []
+        replaced = attrs.evolve(old, status=OrderStatus.REPLACED, leaves_qty=_ZERO)
+        return self._store(replaced, old, src, via_snapshot=False, fill=False, count=False)
+
+    def _place_failed(self, event: OrderPlaceFailed) -> list[Event]:
+        client_order_id = event.client_order_id
+        if event.outcome_unknown:
+            log.info(
+                "book.place_outcome_unknown",
+                account=self.account_id,
+                client_order_id=client_order_id,
+                code=event.code,
+                reservation_kept=client_order_id in self._reservations,
+            )
+            return []
+        if client_order_id in self._client_to_cl:
+            # The venue has the order after all (its events won): its own reports decide.
+            log.warning(
+                "book.place_failed_but_order_known",
+                account=self.account_id,
+                client_order_id=client_order_id,
+                cl_ord_id=self._client_to_cl[client_order_id],
+                code=event.code,
+            )
+            return []
+        self._release(client_order_id, "place_failed")
+        intent = self._intents.get(client_order_id)
+        return [
+            OrderRejected(
+                account_id=self.account_id,
+                ts_event=event.ts_event,
+                ts_recv=event.ts_recv,
+                client_order_id=client_order_id,
+                cl_ord_id=None,
+                symbol="" if intent is None else intent.symbol,
+                code=event.code,
+                reason=event.reason,
+                source="dispatch",
+                strategy=self.owner_of(client_order_id),
+            )
+        ]
+
+    # --- reservations ---------------------------------------------------------------------
+
+    def _mark_seen(self, client_order_id: str) -> None:
+        reservation = self._reservations.get(client_order_id)
+        if reservation is not None:
+            reservation.seen_by_venue = True
+
+    def _release(self, client_order_id: str, why: str) -> None:
+        reservation = self._reservations.pop(client_order_id, None)
+        if reservation is not None:
+            log.debug(
+                "book.reservation_released",
+                account=self.account_id,
+                client_order_id=client_order_id,
+                amount=str(reservation.amount),
+                why=why,
+            )
+
+    def _release_seen(self) -> None:
+        for client_order_id in [k for k, r in self._reservations.items() if r.seen_by_venue]:
+            self._release(client_order_id, "balance")
+
+    # --- positions, balance, info ---------------------------------------------------------
+
+    def _set_position(self, position: Position, src: Event) -> list[Event]:
+        symbol = position.symbol
+        previous = self._positions.get(symbol)
+        if position.quantity == 0:
+            if previous is None:
+                return []  # closed and already unknown to us: nothing differs
+            del self._positions[symbol]
+        elif position == previous:
+            return []
+        else:
+            self._positions[symbol] = position
+        return [
+            PositionChanged(
+                account_id=self.account_id,
+                ts_event=src.ts_event,
+                ts_recv=src.ts_recv,
+                position=position,
+                previous=previous,
+            )
+        ]
+
+    def _set_balance(self, balance: Balance, src: Event) -> list[Event]:
+        # Any balance the venue sends after it saw an order is assumed to include it.
+        self._release_seen()
+        if balance == self._balance:
+            return []
+        self._balance = balance
+        return [
+            BalanceChanged(
+                account_id=self.account_id,
+                ts_event=src.ts_event,
+                ts_recv=src.ts_recv,
+                balance=balance,
+            )
+        ]
+
+    def _set_info(self, info: AccountInfo, src: Event) -> list[Event]:
+        if info == self._info:
+            return []
+        self._info = info
+        return [
+            AccountInfoChanged(
+                account_id=self.account_id, ts_event=src.ts_event, ts_recv=src.ts_recv, info=info
+            )
+        ]
+
+    # --- snapshot -------------------------------------------------------------------------
+
+    def _apply_snapshot(self, snapshot: AccountSnapshotReceived) -> list[Event]:
+        baseline = not self._synced
+        facts: list[Event] = []
+        if snapshot.info is not None:
+            if snapshot.info.account_id != self.account_id:
+                self._log_foreign("info", snapshot.info.account_id, snapshot)
+            else:
+                facts += self._set_info(snapshot.info, snapshot)
+
+        listed: set[str] = set()
+        for order in snapshot.orders:
+            if order.account_id != self.account_id:
+                self._log_foreign("order", order.account_id, snapshot)
+                continue
+            listed.add(order.cl_ord_id)
+            facts += self._apply_order(order, snapshot, via_snapshot=True, baseline=baseline)
+        for cl_ord_id, order in self._orders.items():
+            if cl_ord_id not in listed and (
+                order.status.is_open or order.status is OrderStatus.UNKNOWN
+            ):
+                log.warning(
+                    "book.snapshot_missing_order",
+                    account=self.account_id,
+                    cl_ord_id=cl_ord_id,
+                    client_order_id=order.client_order_id,
+                    status=str(order.status),
+                )
+
+        listed_symbols: set[str] = set()
+        for position in snapshot.positions:
+            if position.account_id != self.account_id:
+                self._log_foreign("position", position.account_id, snapshot)
+                continue
+            listed_symbols.add(position.symbol)
+            facts += self._set_position(position, snapshot)
+        for symbol in sorted(set(self._positions) - listed_symbols):
+            old = self._positions[symbol]
+            closed = attrs.evolve(
+                old,
+                quantity=_ZERO,
+                market_value=_ZERO,
+                unrealized_pnl=_ZERO,
+                updated_at=snapshot.ts_event or old.updated_at,
+            )
+            facts += self._set_position(closed, snapshot)
+
+        if snapshot.balance is None:
+            log.warning("book.snapshot_without_balance", account=self.account_id)
+        elif snapshot.balance.account_id != self.account_id:
+            self._log_foreign("balance", snapshot.balance.account_id, snapshot)
+        else:
+            facts += self._set_balance(snapshot.balance, snapshot)
+
+        self._synced = True
+        facts.append(
+            AccountSynced(
+                account_id=self.account_id,
+                ts_event=snapshot.ts_event,
+                ts_recv=snapshot.ts_recv,
+                open_orders=len(self._open_orders),
+                positions=len(self._positions),
+            )
+        )
+        return facts
+
+    def _log_foreign(self, kind: str, other_account: str, src: Event) -> None:
+        log.warning(
+            "book.foreign_event",
+            account=self.account_id,
+            other_account=other_account,
+            kind=kind,
+            event_type=type(src).__name__,
+        )
+
+
+def _same_state(a: Order, b: Order) -> bool:
+    """The fields that make two reports of one order the same report."""
+    return (
+        a.status is b.status
+        and a.cum_qty == b.cum_qty
+        and a.leaves_qty == b.leaves_qty
+        and a.avg_price == b.avg_price
+        and a.price == b.price
+        and a.stop_price == b.stop_price
+        and a.qty == b.qty
+    )
+
+
+def _older(report: Order, known: Order) -> bool:
+    """Whether ``report`` says it was last updated strictly before the stored order."""
+    if report.updated_at is None or known.updated_at is None:
+        return False
+    try:
+        return report.updated_at < known.updated_at
+    except TypeError:  # naive vs aware: cannot tell, so not stale
+        return False
+
+
+def _round_price(value: Decimal) -> Decimal:
+    """Half-even to 6 places, then trailing zeros trimmed but at least 2 places kept."""
+    rounded = value.quantize(_PRICE_QUANTUM, rounding=decimal.ROUND_HALF_EVEN)
+    trimmed = rounded.normalize()
+    exponent = trimmed.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        return rounded.quantize(_MIN_PRICE_QUANTUM)
+    return trimmed
