@@ -10,9 +10,10 @@ engine's nursery is cancelled, then the simulator's.
 
 from __future__ import annotations
 
+import math
 import random
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 import pluggy
@@ -63,11 +64,11 @@ class EngineHandle:
     dispatcher: ThrottledDispatcher
     connections: list[ConnectionSupervisor]
     simulator: Simulator | None
-    _stop: trio.Event = attrs.field(factory=trio.Event)
+    stop_event: trio.Event
 
     def stop(self) -> None:
         """Ask the engine to shut down gracefully (``run_engine`` then returns)."""
-        self._stop.set()
+        self.stop_event.set()
 
 
 def simulator_config(config: EngineConfig) -> SimConfig:
@@ -94,8 +95,30 @@ async def run_engine(
     handle_signals: bool = False,
     task_status: trio.TaskStatus[EngineHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the engine until ``duration`` elapses, a signal arrives, or ``handle.stop()``."""
+    """Run the engine until ``duration`` elapses, a signal arrives, or ``handle.stop()``.
+
+    With ``handle_signals``, SIGINT and SIGTERM are handled from the first moment: during
+    start-up they cancel it (nothing has traded yet), afterwards they shut down gracefully.
+    """
+    stop = trio.Event()
+    started = False
     async with trio.open_nursery() as venue_nursery:
+
+        async def cancel_start_up_on_stop() -> None:
+            await stop.wait()
+            if not started:
+                log.info("engine.start_up_cancelled")
+                venue_nursery.cancel_scope.cancel()
+
+        venue_nursery.start_soon(cancel_start_up_on_stop)
+        if handle_signals:
+            venue_nursery.start_soon(_stop_on_signal, stop)
+
+        def mark_started(handle: EngineHandle) -> None:
+            nonlocal started
+            started = True
+            task_status.started(handle)
+
         simulator: Simulator | None = None
         if config.venue.kind == "simulator":
             simulator = Simulator(simulator_config(config))
@@ -112,9 +135,7 @@ async def run_engine(
                 ws_base=config.venue.ws_base,
                 token=config.access_token(),
             )
-        await _run_actors(
-            config, pm, list(plugins), venue, simulator, duration, handle_signals, task_status
-        )
+        await _run_actors(config, pm, list(plugins), venue, simulator, duration, stop, mark_started)
         venue_nursery.cancel_scope.cancel()
 
 
@@ -125,8 +146,8 @@ async def _run_actors(
     venue: Venue,
     simulator: Simulator | None,
     duration: float | None,
-    handle_signals: bool,
-    task_status: trio.TaskStatus[EngineHandle],
+    stop: trio.Event,
+    mark_started: Callable[[EngineHandle], None],
 ) -> None:
     bus = EventBus()
     views = AccountViews()
@@ -182,11 +203,12 @@ async def _run_actors(
             dispatcher=dispatcher,
             connections=connections,
             simulator=simulator,
+            stop_event=stop,
         )
         await host.start_plugins()
         log.info("engine.started", accounts=list(account_ids), plugins=[p.name for p in plugins])
-        task_status.started(handle)
-        await _wait_for_stop(handle, duration, handle_signals)
+        mark_started(handle)
+        await _wait_for_stop(stop, duration)
         log.info("engine.stopping")
         host.stop_plugins()
         nursery.cancel_scope.cancel()
@@ -209,24 +231,14 @@ async def _wait_first_sync(subscription: Subscription, pending: set[str]) -> Non
                 pending.discard(event.account_id)
 
 
-async def _wait_for_stop(handle: EngineHandle, duration: float | None, signals: bool) -> None:
-    async with trio.open_nursery() as nursery:
-
-        async def stop_when_asked() -> None:
-            await handle._stop.wait()
-            nursery.cancel_scope.cancel()
-
-        nursery.start_soon(stop_when_asked)
-        if signals:
-            nursery.start_soon(_stop_on_signal, handle)
-        if duration is not None:
-            await trio.sleep(duration)
-            nursery.cancel_scope.cancel()
+async def _wait_for_stop(stop: trio.Event, duration: float | None) -> None:
+    with trio.move_on_after(duration if duration is not None else math.inf):
+        await stop.wait()
 
 
-async def _stop_on_signal(handle: EngineHandle) -> None:
+async def _stop_on_signal(stop: trio.Event) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
         async for signum in received:
             log.info("engine.signal", signal=signal.Signals(signum).name)
-            handle.stop()
+            stop.set()
             return

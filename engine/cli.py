@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         log.info("engine.interrupted")
         return EXIT_OK
     except BaseExceptionGroup as group:
-        rest = group.subgroup(lambda exc: not isinstance(exc, KeyboardInterrupt))
+        _, rest = group.split(KeyboardInterrupt)
         if rest is None:
             return EXIT_OK
         log.critical("engine.crashed", exc_info=rest)

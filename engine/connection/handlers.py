@@ -94,7 +94,7 @@ class AccountsHandler:
 class MarketHandler:
     """The market-data socket: quotes and trades of a registry of symbols."""
 
-    symbols: set[str] = attrs.field(factory=set, converter=set)
+    symbols: set[str] = attrs.field(factory=set)
     endpoint: Endpoint = Endpoint.MARKET
     path: str = "/v1/market/ws"
     normalizer: MarketNormalizer = attrs.field(factory=MarketNormalizer)

@@ -33,20 +33,27 @@ DEFAULT_RETRY_AFTER = 1.0
 
 
 class PlaceResult(Protocol):
-    """What the REST client returns for a place request."""
+    """What the REST client returns for a place request (read-only)."""
 
-    success: bool
-    cl_ord_id: str
-    status: OrderStatus
-    reject_reason: str
-    text: str
+    @property
+    def success(self) -> bool: ...
+    @property
+    def cl_ord_id(self) -> str: ...
+    @property
+    def status(self) -> OrderStatus: ...
+    @property
+    def reject_reason(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 
 class CancelResult(Protocol):
-    """What the REST client returns for a cancel request."""
+    """What the REST client returns for a cancel request (read-only)."""
 
-    success: bool
-    text: str
+    @property
+    def success(self) -> bool: ...
+    @property
+    def text(self) -> str: ...
 
 
 class OrderGateway(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from functools import partial
 
 import pytest
@@ -40,7 +41,7 @@ def supervisor(venue: FakeVenue, bus: EventBus, **kwargs: object) -> ConnectionS
     )
 
 
-def states(events: list[object]) -> list[ConnectionState]:
+def states(events: Sequence[object]) -> list[ConnectionState]:
     return [e.state for e in events if isinstance(e, ConnectionStateChanged)]
 
 
@@ -129,7 +130,7 @@ async def test_refresh_warning_reauthenticates_on_the_same_socket(
         [socket] = venue.sockets
         await socket.push(REFRESH_AUTH)
         await socket.wait_sent(lambda sent: sum(m["type"] == "request" for m in sent) == 2)
-        received = []
+        received: list[object] = []
         while ConnectionState.SUBSCRIBED not in states(received[3:]):
             received += await seen.receive_batch()
         nursery.cancel_scope.cancel()

@@ -89,8 +89,8 @@ async def test_ctrl_c_stops_cleanly_with_status_0() -> None:
     )
     assert process.stderr is not None
     output = b""
-    with trio.fail_after(30):
-        async with process:
+    try:
+        with trio.fail_after(30):
             while b'"event": "engine.started"' not in output:
                 chunk = await process.stderr.receive_some()
                 assert chunk, output.decode()
@@ -98,6 +98,11 @@ async def test_ctrl_c_stops_cleanly_with_status_0() -> None:
             process.send_signal(signal.SIGINT)
             while chunk := await process.stderr.receive_some():
                 output += chunk
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     text = output.decode()
     assert process.returncode == 0, text[-3000:]
     assert '"event": "engine.stopped"' in text
