@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=0, help="port (default: chosen by the OS)")
     sim.add_argument("--seed", type=int, default=7, help="random-walk seed (default 7)")
+    sim.add_argument(
+        "--verbose", action="store_true", help="log every session, subscription and order"
+    )
     return parser
 
 
@@ -122,5 +125,5 @@ def _sim(args: argparse.Namespace) -> int:
     from engine.logging import configure_logging
     from engine.sim import SimConfig, run_standalone
 
-    configure_logging("info", "console")
+    configure_logging("debug" if args.verbose else "info", "console")
     return run_standalone(SimConfig(host=args.host, port=args.port, seed=args.seed))

@@ -92,7 +92,7 @@ class RestHandlers:
         core.hub.note_order_placed()
         core.hub.publish_account_updates(result.updates)
         order = result.order
-        log.info(
+        (log.debug if result.accepted else log.info)(
             "sim.order.placed" if result.accepted else "sim.order.rejected",
             account_id=order.account_id,
             cl_ord_id=order.cl_ord_id,
@@ -139,7 +139,7 @@ class RestHandlers:
         assert result.order is not None
         assert result.cancel_cl_ord_id is not None
         core.hub.publish_account_updates(result.updates)
-        log.info(
+        log.debug(
             "sim.order.canceled",
             account_id=result.order.account_id,
             cl_ord_id=result.order.cl_ord_id,

@@ -193,7 +193,7 @@ class Session:
             self._finished.set()
             return
         hub = self._core.hub
-        self._log.info("sim.session.opened")
+        self._log.debug("sim.session.opened")
         try:
             async with trio.open_nursery() as nursery:
                 self._scope = nursery.cancel_scope
@@ -210,7 +210,9 @@ class Session:
         finally:
             hub.unregister(self)
             self._finished.set()
-            self._log.info("sim.session.closed", code=self._close_code, peer_closed=self._peer_gone)
+            self._log.debug(
+                "sim.session.closed", code=self._close_code, peer_closed=self._peer_gone
+            )
 
     async def _read_loop(self) -> None:
         while True:
@@ -396,7 +398,7 @@ class Session:
         self._authenticated = True
         self.send_message(msg.auth_success(request_id, now, session_ms))
         self._core.hub.note_auth(self.path)
-        self._log.info(
+        self._log.debug(
             "sim.auth.succeeded", reauth=not first, expires_in=self._config.session_length
         )
         changed, self._auth_changed = self._auth_changed, trio.Event()
@@ -502,7 +504,7 @@ class AccountsSession(Session):
             msg.subscribed(request_id, request.raw_topic, params, self._now(), payload)
         )
         self._core.hub.note_subscribe(self.path)
-        self._log.info("sim.subscribed", topic=request.topic, account_id=request.account_id)
+        self._log.debug("sim.subscribed", topic=request.topic, account_id=request.account_id)
 
     def _on_unsubscribe(self, message: JSON, request_id: str | None) -> None:
         request = self._topic_request(message, request_id)
@@ -514,7 +516,7 @@ class AccountsSession(Session):
         self.send_message(
             msg.unsubscribed(request_id, request.raw_topic, request.params, self._now())
         )
-        self._log.info("sim.unsubscribed", topic=request.topic, account_id=request.account_id)
+        self._log.debug("sim.unsubscribed", topic=request.topic, account_id=request.account_id)
 
 
 def _is_rfc3339(value: str) -> bool:
@@ -613,7 +615,7 @@ class MarketSession(Session):
             if sub.trade_fields is not None and last is not None:
                 self._send_optional(msg.trade_event(last, now, sub.trade_fields))
         self._core.hub.note_subscribe(self.path)
-        self._log.info("sim.subscribed", symbols=list(accepted))
+        self._log.debug("sim.subscribed", symbols=list(accepted))
 
     def _on_unsubscribe(self, message: JSON, request_id: str | None) -> None:
         try:
@@ -623,7 +625,7 @@ class MarketSession(Session):
             return
         removed = [s for s in dict.fromkeys(symbols) if self._subs.pop(s, None) is not None]
         self.send_message(msg.market_unsubscribed(request_id, removed))
-        self._log.info("sim.unsubscribed", symbols=removed)
+        self._log.debug("sim.unsubscribed", symbols=removed)
 
     def on_market_tick(self, tick: MarketTick) -> None:
         """Queue this tick's quotes and trades for the subscribed symbols."""
