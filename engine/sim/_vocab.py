@@ -1,23 +1,18 @@
-"""The order vocabulary the simulator speaks (BRIEF §0.1, §8.6): sides, types, statuses."""
+"""The order vocabulary the simulator speaks (BRIEF §0.1, §8.6): sides, types, statuses.
+
+``Side`` is the engine's own (same spelling, same meaning). The order types and statuses are
+the venue's narrower sets on purpose: ``POST /v1/orders`` takes four types, and the simulator
+emits only the brief's nine statuses, never the engine's ``REPLACED``/``UNKNOWN``.
+"""
 
 from __future__ import annotations
 
 import enum
 from typing import Final
 
+from engine.model.enums import Side
 
-class Side(enum.StrEnum):
-    """Order side (§8.6)."""
-
-    BUY = "BUY"
-    SELL = "SELL"
-    SELL_SHORT = "SELL_SHORT"
-    BUY_TO_COVER = "BUY_TO_COVER"
-
-    @property
-    def is_buy(self) -> bool:
-        """True for the sides that buy shares (and pay cash)."""
-        return self in (Side.BUY, Side.BUY_TO_COVER)
+__all__ = ["TERMINAL_STATUSES", "OrdStatus", "OrderType", "Side"]
 
 
 class OrderType(enum.StrEnum):
