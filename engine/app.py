@@ -10,7 +10,6 @@ engine's nursery is cancelled, then the simulator's.
 
 from __future__ import annotations
 
-import math
 import random
 import signal
 from collections.abc import Callable, Sequence
@@ -99,6 +98,7 @@ async def run_engine(
 
     With ``handle_signals``, SIGINT and SIGTERM are handled from the first moment: during
     start-up they cancel it (nothing has traded yet), afterwards they shut down gracefully.
+    ``duration`` counts from the call, so it also ends a start-up that cannot complete.
     """
     stop = trio.Event()
     started = False
@@ -113,6 +113,8 @@ async def run_engine(
         venue_nursery.start_soon(cancel_start_up_on_stop)
         if handle_signals:
             venue_nursery.start_soon(_stop_on_signal, stop)
+        if duration is not None:
+            venue_nursery.start_soon(_stop_after, duration, stop)
 
         def mark_started(handle: EngineHandle) -> None:
             nonlocal started
@@ -135,7 +137,7 @@ async def run_engine(
                 ws_base=config.venue.ws_base,
                 token=config.access_token(),
             )
-        await _run_actors(config, pm, list(plugins), venue, simulator, duration, stop, mark_started)
+        await _run_actors(config, pm, list(plugins), venue, simulator, stop, mark_started)
         venue_nursery.cancel_scope.cancel()
 
 
@@ -145,7 +147,6 @@ async def _run_actors(
     plugins: list[LoadedPlugin],
     venue: Venue,
     simulator: Simulator | None,
-    duration: float | None,
     stop: trio.Event,
     mark_started: Callable[[EngineHandle], None],
 ) -> None:
@@ -208,7 +209,7 @@ async def _run_actors(
         await host.start_plugins()
         log.info("engine.started", accounts=list(account_ids), plugins=[p.name for p in plugins])
         mark_started(handle)
-        await _wait_for_stop(stop, duration)
+        await stop.wait()
         log.info("engine.stopping")
         host.stop_plugins()
         nursery.cancel_scope.cancel()
@@ -231,9 +232,11 @@ async def _wait_first_sync(subscription: Subscription, pending: set[str]) -> Non
                 pending.discard(event.account_id)
 
 
-async def _wait_for_stop(stop: trio.Event, duration: float | None) -> None:
-    with trio.move_on_after(duration if duration is not None else math.inf):
-        await stop.wait()
+async def _stop_after(duration: float, stop: trio.Event) -> None:
+    """``--duration``: counted from the start, so it also bounds a start-up that cannot finish."""
+    await trio.sleep(duration)
+    log.info("engine.duration_elapsed", duration=duration)
+    stop.set()
 
 
 async def _stop_on_signal(stop: trio.Event) -> None:

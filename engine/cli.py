@@ -14,7 +14,7 @@ import structlog
 import trio
 
 from engine.config import LOG_LEVELS, load_config
-from engine.errors import ConfigError, PluginError
+from engine.errors import ConfigError, EngineError, PluginError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -79,9 +79,12 @@ def _positive_float(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aries-engine`` console script."""
     args = _parser().parse_args(argv)
-    if args.command == "sim":
-        return _sim(args)
-    return _run(args)
+    try:
+        if args.command == "sim":
+            return _sim(args)
+        return _run(args)
+    except KeyboardInterrupt:  # Ctrl-C before the engine installed its own handler
+        return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -96,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
             args.log_format or config.engine.log_format,
         )
         pm, plugins = load_plugins(config)
+        if config.venue.kind == "aries":
+            config.access_token()  # fail now, with exit 2, if the variable is missing
     except (ConfigError, PluginError) as exc:
         for line in str(exc).splitlines():
             print(f"aries-engine: {line}", file=sys.stderr)
@@ -112,13 +117,28 @@ def _run(args: argparse.Namespace) -> int:
         _, rest = group.split(KeyboardInterrupt)
         if rest is None:
             return EXIT_OK
-        log.critical("engine.crashed", exc_info=rest)
-        return EXIT_FAILURE
-    except Exception:
-        log.critical("engine.crashed", exc_info=True)
-        return EXIT_FAILURE
+        return _report_failure(log, rest)
+    except Exception as exc:
+        return _report_failure(log, exc)
     log.info("engine.stopped")
     return EXIT_OK
+
+
+def _report_failure(log: structlog.typing.FilteringBoundLogger, error: BaseException) -> int:
+    """One clear line for the engine's own fatal errors; a traceback for anything unexpected."""
+    leaves = list(_leaves(error))
+    if leaves and all(isinstance(leaf, EngineError) for leaf in leaves):
+        for leaf in leaves:
+            log.critical("engine.failed", error=str(leaf), kind=type(leaf).__name__)
+    else:
+        log.critical("engine.crashed", exc_info=error)
+    return EXIT_FAILURE
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
 
 
 def _sim(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ EngineError
     ├── ProtocolError      a frame or message that does not match the protocol
     ├── ConnectionLostError the socket closed, reset or went silent
     ├── AuthError          the venue refused our token (INVALID_TOKEN, AUTH_REQUIRED …)
+    ├── SubscriptionError  the venue refused a subscription the engine cannot run without
     └── RequestError       a REST call failed; ``outcome_unknown`` when it may have taken effect
         └── RateLimitedError  HTTP 429 / 503 with an optional ``Retry-After``
 ```
@@ -63,6 +64,19 @@ class AuthError(AriesError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(f"{code}: {message}")
+
+
+class SubscriptionError(AriesError):
+    """Raised by a connection when the venue refuses a subscription the engine cannot do without.
+
+    E.g. ``ACCESS_DENIED`` or ``MISSING_ACCOUNT_ID`` for an account in ``[[accounts]]``: retrying
+    cannot help, so the engine stops and says which subscription and why.
+    """
+
+    def __init__(self, code: str, message: str, *, subscription: str) -> None:
+        self.code = code
+        self.subscription = subscription
+        super().__init__(f"{subscription} refused: {code}: {message}")
 
 
 class RequestError(AriesError):

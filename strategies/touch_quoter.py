@@ -69,7 +69,9 @@ class TouchQuoter:
 
     @hookimpl
     def aries_on_order_filled(self, event: OrderFilled, ctx: StrategyContext) -> None:
-        """Track what we hold and log the fill."""
+        """Track what we hold and log the fill (only our own orders' fills)."""
+        if not ctx.owns(event.client_order_id):
+            return
         self.held += event.qty if event.side.is_buy else -event.qty
         ctx.log.info(
             "strategy.fill",

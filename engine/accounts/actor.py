@@ -112,7 +112,7 @@ class AccountActor:
                 except trio.EndOfChannel:
                     return
                 for event in batch:
-                    facts = await self._handle(event)
+                    facts = self._handle(event)
                     for fact in facts:
                         _log_fact(fact)
                     await self.bus.publish_all(facts)
@@ -123,11 +123,11 @@ class AccountActor:
             return event.account_id == self.account_id
         return isinstance(event, ConnectionStateChanged) and event.endpoint is Endpoint.ACCOUNTS
 
-    async def _handle(self, event: Event) -> list[Event]:
+    def _handle(self, event: Event) -> list[Event]:
         if isinstance(event, SubmitOrder):
-            return await self._submit(event.intent)
+            return self._submit(event.intent)
         if isinstance(event, CancelOrder):
-            return await self._cancel(event)
+            return self._cancel(event)
         if isinstance(event, ConnectionStateChanged):
             if event.state is ConnectionState.DISCONNECTED:
                 return self._set_state(
@@ -147,16 +147,22 @@ class AccountActor:
         facts = self.book.apply(event)
         if isinstance(event, AccountSnapshotReceived):
             facts += self._set_state(TradingState.ACTIVE, "snapshot applied")
-            facts += await self._release_held()
+            facts += self._release_held()
         return facts
 
-    async def _submit(self, intent: OrderIntent) -> list[Event]:
+    def _submit(self, intent: OrderIntent) -> list[Event]:
         if self.trading_state is TradingState.RECONCILING:
             log.info("order.held", client_order_id=intent.client_order_id, state=self.trading_state)
             self._held.append(intent)
             return []
         if self.trading_state is not TradingState.ACTIVE:
             return [self._rejected(intent, "TRADING_STATE", f"account is {self.trading_state}")]
+        if self._dispatch_full():
+            return [
+                self._rejected(
+                    intent, "DISPATCH_QUEUE_FULL", "too many orders waiting to be sent", "engine"
+                )
+            ]
         verdict = self.risk_check(intent, self.book.view(self.trading_state))
         if not verdict.approved:
             return [self._rejected(intent, verdict.code or "RISK_REJECTED", verdict.reason, "risk")]
@@ -170,17 +176,17 @@ class AccountActor:
             type=intent.type,
             price=None if intent.price is None else str(intent.price),
         )
-        await self.dispatch.send(intent)
+        self.dispatch.send_nowait(intent)  # room checked above, and no checkpoint since
         return []
 
-    async def _release_held(self) -> list[Event]:
+    def _release_held(self) -> list[Event]:
         held, self._held = self._held, []
         facts: list[Event] = []
         for intent in held:
-            facts += await self._submit(intent)
+            facts += self._submit(intent)
         return facts
 
-    async def _cancel(self, command: CancelOrder) -> list[Event]:
+    def _cancel(self, command: CancelOrder) -> list[Event]:
         held = [i for i in self._held if i.client_order_id == command.client_order_id]
         if held:
             self._held.remove(held[0])
@@ -194,7 +200,14 @@ class AccountActor:
                 reason="no open order with that id",
             )
             return []
-        await self.dispatch.send(
+        if self._dispatch_full():
+            log.error(
+                "order.cancel_not_queued",
+                client_order_id=command.client_order_id,
+                reason="too many requests waiting to be sent",
+            )
+            return []
+        self.dispatch.send_nowait(
             CancelRequest(
                 account_id=self.account_id,
                 client_order_id=command.client_order_id,
@@ -204,6 +217,11 @@ class AccountActor:
             )
         )
         return []
+
+    def _dispatch_full(self) -> bool:
+        """Never wait on the dispatcher: it may be waiting to tell us an outcome."""
+        stats = self.dispatch.statistics()
+        return stats.current_buffer_used >= stats.max_buffer_size
 
     def _rejected(
         self, intent: OrderIntent, code: str, reason: str, source: str = "engine"

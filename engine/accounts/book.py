@@ -190,6 +190,8 @@ class AccountBook:
     # cl_ord_id -> our client_order_id (every link of every chain)
     _cl_to_client: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)
     _reservations: dict[str, _Reservation] = attrs.field(factory=dict, init=False, repr=False)
+    # client_order_ids whose rejection was already published (one OrderRejected per order)
+    _rejection_published: set[str] = attrs.field(factory=set, init=False, repr=False)
     _synced: bool = attrs.field(default=False, init=False)
     _orders_applied: int = attrs.field(default=0, init=False, repr=False)
     _duplicates_dropped: int = attrs.field(default=0, init=False, repr=False)
@@ -443,7 +445,13 @@ class AccountBook:
                     strategy=strategy,
                 )
             )
-        if new.status is OrderStatus.REJECTED and previous_status is not OrderStatus.REJECTED:
+        if (
+            new.status is OrderStatus.REJECTED
+            and previous_status is not OrderStatus.REJECTED
+            and (client_order_id is None or client_order_id not in self._rejection_published)
+        ):
+            if client_order_id is not None:
+                self._rejection_published.add(client_order_id)
             facts.append(
                 OrderRejected(
                     account_id=self.account_id,
@@ -560,7 +568,7 @@ class AccountBook:
                 code=event.code,
                 reservation_kept=client_order_id in self._reservations,
             )
-            return []
+            return self._unknown_outcome(event)
         if client_order_id in self._client_to_cl:
             # The venue has the order after all (its events won): its own reports decide.
             log.warning(
@@ -572,6 +580,7 @@ class AccountBook:
             )
             return []
         self._release(client_order_id, "place_failed")
+        self._rejection_published.add(client_order_id)
         intent = self._intents.get(client_order_id)
         return [
             OrderRejected(
@@ -585,6 +594,42 @@ class AccountBook:
                 reason=event.reason,
                 source="dispatch",
                 strategy=self.owner_of(client_order_id),
+            )
+        ]
+
+    def _unknown_outcome(self, event: OrderPlaceFailed) -> list[Event]:
+        """Tell the owner its order's fate is unknown (the venue assigned no ``clOrdId`` yet).
+
+        The order may be live: the reservation stays, and the venue's own report (matched by the
+        echoed ``clientId``) settles it when it arrives.
+        """
+        client_order_id = event.client_order_id
+        intent = self._intents.get(client_order_id)
+        if intent is None or client_order_id in self._client_to_cl:
+            return []
+        order = Order(
+            account_id=self.account_id,
+            cl_ord_id="",
+            client_order_id=client_order_id,
+            symbol=intent.symbol,
+            side=intent.side,
+            type=intent.type,
+            qty=intent.qty,
+            price=intent.price,
+            stop_price=intent.stop_price,
+            time_in_force=intent.time_in_force,
+            status=OrderStatus.UNKNOWN,
+            leaves_qty=intent.qty,
+            text=event.reason,
+        )
+        return [
+            OrderUpdated(
+                account_id=self.account_id,
+                ts_event=event.ts_event,
+                ts_recv=event.ts_recv,
+                order=order,
+                previous_status=None,
+                strategy=intent.strategy,
             )
         ]
 

@@ -11,6 +11,10 @@ Overflow policy, per event:
   number of keys.
 * every other event (orders, positions, balances, connection states) is **never dropped**: when
   ``capacity`` of them are pending, ``publish`` waits for the consumer, and logs once per stall.
+
+To rule out deadlocks, waiting is one-way: the socket readers and the dispatcher may wait on the
+account actors, the actors on the plugin host, and nobody waits on the other direction — the
+host uses ``try_publish`` and the actors never wait on the dispatcher.
 """
 
 from __future__ import annotations
@@ -64,9 +68,11 @@ class Subscription:
     _conflated: int = attrs.field(default=0, init=False)
     _publisher_waits: int = attrs.field(default=0, init=False)
 
-    def wants(self, event: Event) -> bool:
-        """True if this subscription takes ``event`` (type, then the ``where`` predicate)."""
-        return isinstance(event, self.accepts) and (self.where is None or self.where(event))
+    def has_room_for(self, event: Event) -> bool:
+        """True if ``put`` would not wait for ``event`` (conflated events always fit)."""
+        if self.conflate is not None and self.conflate(event) is not None:
+            return True
+        return self._unconflatable < self.capacity
 
     async def put(self, event: Event) -> None:
         """Queue ``event``; waits only when ``capacity`` never-drop events are pending."""
@@ -167,6 +173,20 @@ class EventBus:
         for subscription in self._route(type(event)):
             if subscription.where is None or subscription.where(event):
                 await subscription.put(event)
+
+    async def try_publish(self, event: Event) -> bool:
+        """Deliver ``event`` only if no subscription would make us wait; else deliver nothing.
+
+        For publishers that must never block (the plugin host): all or nothing, so a refused
+        event can be handled as a whole (e.g. the order rejected) instead of half-delivered.
+        """
+        targets = [s for s in self._route(type(event)) if s.where is None or s.where(event)]
+        if not all(s.has_room_for(event) for s in targets):
+            return False
+        self._published += 1
+        for subscription in targets:
+            await subscription.put(event)  # has room: returns without waiting
+        return True
 
     async def publish_all(self, events: Iterable[Event]) -> None:
         """Publish several events in order."""

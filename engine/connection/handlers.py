@@ -7,7 +7,7 @@ decoded data messages into bus events. The generic connect/authenticate/ping/rec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
@@ -50,6 +50,10 @@ class EndpointHandler(Protocol):
         """True if data of this kind proves the subscriptions are live even without an ack."""
         ...
 
+    def refusal_is_fatal(self, code: str) -> bool:
+        """True if the venue refusing one of this endpoint's subscriptions must stop the engine."""
+        ...
+
 
 @attrs.define(eq=False)
 class AccountsHandler:
@@ -89,6 +93,10 @@ class AccountsHandler:
     def confirms_subscriptions(self, message: Any) -> bool:
         return False
 
+    def refusal_is_fatal(self, code: str) -> bool:
+        # Every configured account must be subscribed: without it the engine would trade blind.
+        return True
+
 
 @attrs.define(eq=False)
 class MarketHandler:
@@ -100,11 +108,9 @@ class MarketHandler:
     normalizer: MarketNormalizer = attrs.field(factory=MarketNormalizer)
     _seen: set[str] = attrs.field(factory=set, init=False)
 
-    def add_symbols(self, symbols: Iterable[str]) -> None:
-        """Add symbols to the registry (sent on the next (re)subscription)."""
-        self.symbols.update(symbols)
-
     def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
+        # A new connection starts from the venue's fresh quote snapshot, not stale partial fields.
+        self.normalizer.reset()
         if not self.symbols:
             return []
         request_id = next_id()
@@ -130,3 +136,7 @@ class MarketHandler:
 
     def confirms_subscriptions(self, message: Any) -> bool:
         return isinstance(message, QuoteUpdate | TradeUpdate)
+
+    def refusal_is_fatal(self, code: str) -> bool:
+        # One unknown symbol must not stop the others (the venue refuses it alone).
+        return False

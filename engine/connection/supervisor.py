@@ -8,6 +8,10 @@ means the socket is dead even if TCP says otherwise. Any recoverable failure clo
 the backoff delay (1 s doubling to 60 s plus jitter; reset once a connection has delivered frames
 for 60 s after subscribing — a socket that died of silence does not count as healthy).
 
+A refused subscription the engine cannot run without (an account's ``ACCESS_DENIED``) raises
+``SubscriptionError``: retrying cannot help. A data message that decodes but cannot be
+normalized is logged (``protocol.normalize_error``) and counted, and the connection goes on.
+
 A ``refreshAuth`` warning re-authenticates in place with a fresh token (subscriptions stay);
 ``authExpired`` reconnects. Repeated authentication failures (``max_auth_failures`` in a row)
 are fatal: the error propagates and stops the engine with a clear message.
@@ -19,10 +23,11 @@ bus applies back-pressure only for never-drop events (see ``engine.bus``).
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import structlog
@@ -45,13 +50,15 @@ from engine.aries.wire import (
 from engine.bus import EventBus
 from engine.connection.handlers import EndpointHandler
 from engine.connection.tokens import TokenProvider
-from engine.errors import AuthError, ConnectionLostError
+from engine.errors import AuthError, ConnectionLostError, ProtocolError, SubscriptionError
 from engine.model._time import now_ns
 from engine.model.enums import ConnectionState
 from engine.model.events import ConnectionStateChanged, Event
 from engine.runtime.backoff import Backoff
 
 log = structlog.get_logger(__name__)
+
+_E = TypeVar("_E", bound=BaseException)
 
 RECOVERABLE: tuple[type[BaseException], ...] = (
     trio_websocket.ConnectionClosed,
@@ -80,6 +87,7 @@ class ConnectionStatistics:
     connects: int
     reconnects: int
     frames: int
+    normalize_errors: int
     last_error: str
 
 
@@ -111,6 +119,8 @@ class ConnectionSupervisor:
     _last_error: str = attrs.field(default="", init=False)
     _on_ready: Callable[[], None] = attrs.field(default=lambda: None, init=False)
     _subscribed_at: float | None = attrs.field(default=None, init=False)
+    _requests: dict[str, str] = attrs.field(factory=dict, init=False)
+    _normalize_errors: int = attrs.field(default=0, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -141,13 +151,16 @@ class ConnectionSupervisor:
         while True:
             self._subscribed_at = self._last_frame_at = None
             reason = ""
-            fatal: AuthError | None = None
+            fatal: AuthError | SubscriptionError | None = None
             try:
                 token = await self.tokens.get_token()
                 async with self.open_websocket(self.url) as ws:
                     self._connects += 1
                     await self._set_state(ConnectionState.CONNECTED)
                     await self._serve(ws, token)
+            except* SubscriptionError as group:
+                reason = _describe(group)
+                fatal = _first_leaf(group, SubscriptionError)
             except* AuthError as group:
                 self._auth_failures += 1
                 reason = _describe(group)
@@ -156,9 +169,7 @@ class ConnectionSupervisor:
             except* RECOVERABLE as group:
                 reason = _describe(group)
             if fatal is not None:
-                log.critical(
-                    "connection.auth_failed_fatal", failures=self._auth_failures, reason=reason
-                )
+                log.critical("connection.fatal", failures=self._auth_failures, reason=reason)
                 raise fatal
             if self._healthy_for() >= self.backoff.reset_after:
                 attempt = 0
@@ -179,6 +190,7 @@ class ConnectionSupervisor:
             connects=self._connects,
             reconnects=max(0, self._connects - 1),
             frames=self._frames,
+            normalize_errors=self._normalize_errors,
             last_error=self._last_error,
         )
 
@@ -187,8 +199,10 @@ class ConnectionSupervisor:
         self._auth_failures = 0
         await self._set_state(ConnectionState.AUTHENTICATED)
         self._pending.clear()
+        self._requests.clear()
         for request_id, text in self.handler.subscribe_messages(self._next_id):
             self._pending.add(request_id)
+            self._requests[request_id] = _describe_request(text)
             await ws.send_message(text)
         await self._check_subscribed()
         async with trio.open_nursery() as nursery:
@@ -238,7 +252,7 @@ class ConnectionSupervisor:
         if isinstance(message, Subscribed):
             if message.id is not None:
                 self._pending.discard(message.id)
-            events = self.handler.handle(message)
+            events = self._handle(message)
             await self._check_subscribed()
             return events
         if isinstance(message, AuthSuccess):
@@ -266,6 +280,12 @@ class ConnectionSupervisor:
                 request_id=message.id,
             )
             if message.id is not None and message.id in self._pending:
+                if self.handler.refusal_is_fatal(message.code):
+                    raise SubscriptionError(
+                        message.code,
+                        message.message,
+                        subscription=self._requests.get(message.id, message.id),
+                    )
                 self._pending.discard(message.id)
                 await self._check_subscribed()
             return []
@@ -274,7 +294,22 @@ class ConnectionSupervisor:
         if self._pending and self.handler.confirms_subscriptions(message):
             self._pending.clear()
             await self._check_subscribed()
-        return self.handler.handle(message)
+        return self._handle(message)
+
+    def _handle(self, message: Any) -> list[Event]:
+        """Normalize one data message; a bad one is logged and counted like a decode error."""
+        try:
+            return self.handler.handle(message)
+        except ProtocolError as exc:
+            self._normalize_errors += 1
+            log.warning(
+                "protocol.normalize_error",
+                message_type=exc.message_type,
+                field=exc.field,
+                problem=exc.problem,
+                excerpt=exc.excerpt,
+            )
+            return []
 
     async def _check_subscribed(self) -> None:
         if not self._pending and self.state is ConnectionState.AUTHENTICATED:
@@ -303,14 +338,28 @@ class ConnectionSupervisor:
         return f"{self.handler.endpoint}-{next(self._ids)}"
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException], kind: type[AuthError]) -> AuthError:
+def _describe_request(text: str) -> str:
+    """A short, token-free description of a subscribe request, for error messages."""
+    try:
+        request = json.loads(text)
+    except ValueError:
+        return "subscription"
+    topic = request.get("topic") or "market"
+    params = request.get("params") or {}
+    detail = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if isinstance(v, str))
+    return f"subscription to {topic}" + (f" ({detail})" if detail else "")
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException], kind: type[_E]) -> _E:
     """The first exception of type ``kind`` inside ``group`` (which holds at least one)."""
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            return _first_leaf(exc, kind)
-        if isinstance(exc, kind):
+            match, _ = exc.split(kind)
+            if match is not None:
+                return _first_leaf(match, kind)
+        elif isinstance(exc, kind):
             return exc
-    raise AssertionError("no leaf of the expected type")
+    raise AssertionError(f"no {kind.__name__} in the group")
 
 
 def _describe(group: BaseExceptionGroup[BaseException]) -> str:

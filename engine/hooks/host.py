@@ -37,6 +37,7 @@ from engine.model.events import (
     OrderUpdated,
     PluginFaulted,
     PositionChanged,
+    SubmitOrder,
     TradingStateChanged,
 )
 from engine.model.market import Quote, Trade
@@ -161,11 +162,44 @@ class PluginHost:
         self._call_all(hook_name, {argument: event}, lambda state: _routes_to(event, state))
 
     async def flush(self) -> None:
-        """Publish the commands the plugins queued."""
-        if self._outbox:
+        """Publish the commands the plugins queued, without ever waiting.
+
+        The host must not wait on an account actor (which may be waiting on the host). If an
+        account's mailbox is full, its order is rejected at once and the strategy hears so.
+        """
+        while self._outbox:
             commands = list(self._outbox)
             self._outbox.clear()
-            await self.bus.publish_all(commands)
+            for command in commands:
+                if not await self.bus.try_publish(command):
+                    self._refused(command)
+
+    def _refused(self, command: Event) -> None:
+        if isinstance(command, SubmitOrder):
+            intent = command.intent
+            log.error(
+                "plugins.order_not_queued",
+                client_order_id=intent.client_order_id,
+                reason="the account's queue is full",
+            )
+            self.deliver(
+                OrderRejected(
+                    account_id=intent.account_id,
+                    client_order_id=intent.client_order_id,
+                    cl_ord_id=None,
+                    symbol=intent.symbol,
+                    code="ENGINE_BUSY",
+                    reason="the account's queue is full; order not sent",
+                    source="engine",
+                    strategy=intent.strategy,
+                )
+            )
+        else:
+            log.error(
+                "plugins.command_not_queued",
+                command=type(command).__name__,
+                reason="the bus is full",
+            )
 
     def statistics(self) -> tuple[PluginStatistics, ...]:
         """Per-plugin call counts, budget overruns and faults."""

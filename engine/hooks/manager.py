@@ -125,6 +125,10 @@ def _import(section: PluginSection) -> Any:
         raise PluginError(
             f"plugin {section.name!r}: cannot import {module_name!r}: {exc}"
         ) from None
+    except Exception as exc:  # a plugin module that fails while importing
+        raise PluginError(
+            f"plugin {section.name!r}: importing {module_name!r} raised {exc!r}"
+        ) from exc
     if not attribute:
         return module
     try:

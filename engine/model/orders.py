@@ -34,7 +34,11 @@ class OrderLeg:
 
 @attrs.frozen(kw_only=True)
 class Order:
-    """An order as the venue last reported it, normalized."""
+    """An order as the venue last reported it, normalized.
+
+    ``cl_ord_id`` is empty only for an order in ``UNKNOWN`` state whose place request got no
+    answer: the venue may or may not have it, and has not told us its id.
+    """
 
     account_id: str
     cl_ord_id: str

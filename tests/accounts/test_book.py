@@ -720,7 +720,11 @@ def test_unknown_place_outcome_keeps_the_reservation_until_the_order_shows_up() 
     lost = OrderPlaceFailed(
         account_id=ACC, client_order_id="c-1", code="TIMEOUT", reason="", outcome_unknown=True
     )
-    assert book.apply(lost) == []
+    [update] = book.apply(lost)  # the owner hears its order's fate is unknown, nothing more
+    assert isinstance(update, OrderUpdated)
+    assert update.order.status is S.UNKNOWN
+    assert (update.order.client_order_id, update.order.cl_ord_id) == ("c-1", "")
+    assert update.strategy == "alpha"
     book.apply(BalanceReported(account_id=ACC, balance=balance("9000")))
     assert book.view(TradingState.ACTIVE).reserved_buying_power == Decimal(1000)
 
@@ -815,3 +819,17 @@ def test_view_lists_only_open_orders() -> None:
         book.apply(reported(order(status, cl=cl, client=None)))
 
     assert set(book.view(TradingState.ACTIVE).open_orders) == {"A", "C"}
+
+
+def test_a_rejection_seen_by_rest_and_then_by_the_stream_is_published_once() -> None:
+    book = AccountBook(ACC)
+    book.track_intent(intent("c-1"), reserve=Decimal(1000))
+    refused = OrderPlaceFailed(
+        account_id=ACC, client_order_id="c-1", code="VENUE_REJECTED", reason="no buying power"
+    )
+    first = book.apply(refused)
+    later = book.apply(reported(order(S.REJECTED, cl="A", client="c-1")))
+
+    assert [r.source for r in of_type(first, OrderRejected)] == ["dispatch"]
+    assert of_type(later, OrderRejected) == []
+    assert [u.order.status for u in of_type(later, OrderUpdated)] == [S.REJECTED]

@@ -106,6 +106,11 @@ def order_event(account_id: str, status: str, cum_qty: str) -> str:
     )
 
 
+def market_event(kind: str, data: dict[str, Any]) -> str:
+    payload = {"action": "update", "type": kind, "data": data, "timestamp": 1768488301123}
+    return json.dumps({"type": "event", "payload": payload})
+
+
 REFRESH_AUTH = json.dumps(
     {
         "type": "event",
@@ -170,6 +175,7 @@ class FakeVenue:
     refuse: int = 0
     answer_pings: bool = True
     auth_error: str | None = None
+    subscribe_error: str | None = None
     attempts: list[float] = attrs.field(factory=list)
     sockets: list[FakeSocket] = attrs.field(factory=list)
     _changed: trio.Event = attrs.field(factory=trio.Event)
@@ -196,6 +202,15 @@ class FakeVenue:
             if self.auth_error:
                 return [error(request_id, self.auth_error)]
             return [auth_success(request_id)]
+        if kind == "subscribe" and self.subscribe_error:
+            return [error(request_id, self.subscribe_error)]
+        if kind == "subscribe" and "params" not in message:  # the market socket
+            symbols = [item["symbol"] for item in message["payload"]]
+            return [
+                json.dumps(
+                    {"type": "subscribed", "id": request_id, "payload": {"symbols": symbols}}
+                )
+            ]
         if kind == "subscribe":
             return [subscribed(request_id, message["params"]["accountId"])]
         if kind == "ping" and self.answer_pings:

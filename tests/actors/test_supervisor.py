@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from decimal import Decimal
 from functools import partial
 
 import pytest
@@ -12,18 +13,24 @@ import trio.testing
 from structlog.testing import capture_logs
 
 from engine.bus import EventBus
-from engine.connection import AccountsHandler, ConnectionSupervisor, StaticTokenProvider
-from engine.errors import AuthError
+from engine.connection import (
+    AccountsHandler,
+    ConnectionSupervisor,
+    MarketHandler,
+    StaticTokenProvider,
+)
+from engine.errors import AuthError, SubscriptionError
 from engine.model import (
     AccountSnapshotReceived,
     ConnectionState,
     ConnectionStateChanged,
     OrderReported,
     OrderStatus,
+    Quote,
 )
 from engine.runtime import Backoff
 from engine.secrets import Secret
-from tests.actors.fake_venue import REFRESH_AUTH, FakeVenue, order_event
+from tests.actors.fake_venue import REFRESH_AUTH, FakeVenue, market_event, order_event
 
 TOKEN = "tok-super-secret-123"
 
@@ -151,4 +158,51 @@ async def test_repeated_invalid_token_is_fatal_and_never_leaks_the_token(
             nursery.start_soon(partial(supervisor(venue, bus, max_auth_failures=3).run))
     assert len(venue.attempts) == 3
     assert TOKEN not in repr(logs)
-    assert any(e["event"] == "connection.auth_failed_fatal" for e in logs)
+    assert any(e["event"] == "connection.fatal" for e in logs)
+
+
+async def test_a_message_that_cannot_be_normalized_is_logged_and_the_feed_goes_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    quotes = bus.subscribe("test", accepts=(Quote,))
+    connection = ConnectionSupervisor(
+        MarketHandler({"AAPL"}),
+        "ws://venue.test",
+        StaticTokenProvider(Secret(TOKEN)),
+        bus,
+        backoff=Backoff(jitter=0),
+        open_websocket=venue.open_websocket,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(connection.run)
+        [socket] = venue.sockets
+        with capture_logs() as logs:
+            # A trade with no price for a symbol never priced before cannot become a Trade.
+            await socket.push(market_event("trade", {"symbol": "ZZZ", "size": "100"}))
+            await socket.push(
+                market_event(
+                    "quote", {"symbol": "AAPL", "bidPrice": "189.49", "askPrice": "189.51"}
+                )
+            )
+            [quote] = await quotes.receive_batch()
+        nursery.cancel_scope.cancel()
+    assert isinstance(quote, Quote)
+    assert quote.bid == Decimal("189.49")
+    errors = [e for e in logs if e["event"] == "protocol.normalize_error"]
+    assert len(errors) == 1
+    assert errors[0]["message_type"] == "trade"
+    assert connection.statistics().normalize_errors == 1
+    assert len(venue.sockets) == 1  # no reconnect for a bad message
+
+
+async def test_a_refused_account_subscription_stops_with_a_clear_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(subscribe_error="ACCESS_DENIED"), EventBus()
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(SubscriptionError, match=r"account \(accountId=ACC-001\).*ACCESS_DENIED")
+    ):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(supervisor(venue, bus).run)
+    assert len(venue.attempts) == 1  # retrying cannot help, so it does not

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -60,24 +62,68 @@ def test_bad_plugin_config_exits_2_naming_the_plugin(tmp_path: Path) -> None:
 def test_run_with_duration_shows_the_whole_flow_and_exits_0() -> None:
     result = run_cli("run", "engine.toml", "--duration", "6", "--log-format", "json")
     assert result.returncode == 0, result.stderr[-3000:]
-    events = result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    events = [line["event"] for line in lines]
     for expected in (
-        '"event": "engine.simulator_started"',
-        '"event": "connection.connected"',
-        '"event": "connection.authenticated"',
-        '"event": "connection.subscribed"',
-        '"event": "account.snapshot"',
-        '"event": "market.first_quote"',
-        '"event": "order.sending"',
-        '"event": "order.placed"',
-        '"status": "NEW"',
-        '"status": "FILLED"',
-        '"event": "position.changed"',
-        '"event": "balance.changed"',
-        '"event": "engine.stopped"',
+        "engine.simulator_started",
+        "connection.connected",
+        "connection.authenticated",
+        "connection.subscribed",
+        "account.snapshot",
+        "market.first_quote",
+        "order.sending",
+        "order.placed",
+        "order.filled",
+        "position.changed",
+        "balance.changed",
+        "engine.stopped",
     ):
         assert expected in events, f"{expected} missing from the log"
-    assert "Traceback" not in events
+    statuses = [line["status"] for line in lines if line["event"] == "order.updated"]
+    assert "NEW" in statuses
+    assert "FILLED" in statuses
+    snapshot = next(line for line in lines if line["event"] == "account.snapshot")
+    assert snapshot["stock_buying_power"] == "200000.00"
+
+
+def test_missing_live_token_exits_2_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "engine.toml"
+    config.write_text(
+        '[[accounts]]\nid = "ACC-1"\n[venue]\nkind = "aries"\n'
+        'access_token_env = "ARIES_TEST_TOKEN_THAT_IS_NOT_SET"\n'
+    )
+    result = run_cli("run", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "aries-engine: venue.access_token_env: environment variable "
+        "ARIES_TEST_TOKEN_THAT_IS_NOT_SET is not set (needed for venue.kind = 'aries')"
+    ]
+
+
+def test_duration_also_bounds_a_start_up_that_cannot_connect(tmp_path: Path) -> None:
+    with socket.socket() as unused:  # a loopback port with nobody listening
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    config = tmp_path / "engine.toml"
+    config.write_text(
+        f'[[accounts]]\nid = "ACC-1"\n[market]\nenabled = false\n[venue]\nkind = "aries"\n'
+        f'rest_base = "http://127.0.0.1:{port}"\nws_base = "ws://127.0.0.1:{port}"\n'
+        f'access_token_env = "ARIES_TEST_TOKEN"\n'
+    )
+    result = subprocess.run(
+        [*COMMAND, "run", str(config), "--duration", "2", "--log-format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "ARIES_TEST_TOKEN": "t0ken-for-test"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"event": "connection.retrying"' in result.stderr
+    assert '"event": "engine.duration_elapsed"' in result.stderr
+    assert "t0ken-for-test" not in result.stderr
 
 
 async def test_ctrl_c_stops_cleanly_with_status_0() -> None:

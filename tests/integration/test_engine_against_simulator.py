@@ -32,6 +32,8 @@ class BuysOnce:
         self.statuses: list[OrderStatus] = []
         self.filled = trio.Event()
         self.position_opened = trio.Event()
+        self.syncs = 0
+        self.resynced = trio.Event()
 
     @hookimpl
     def aries_on_quote(self, quote: Quote, ctx: StrategyContext) -> None:
@@ -50,6 +52,12 @@ class BuysOnce:
         self.fills.append(event)
 
     @hookimpl
+    def aries_on_account_synced(self) -> None:
+        self.syncs += 1
+        if self.syncs == 2:  # the start-up sync is delivered too (after aries_engine_started)
+            self.resynced.set()
+
+    @hookimpl
     def aries_on_position_changed(self, event: PositionChanged) -> None:
         if event.position.symbol == "AAPL" and event.position.quantity == 10:
             self.position_opened.set()
@@ -66,15 +74,16 @@ async def test_an_order_reaches_filled_and_the_strategy_sees_the_fill_once() -> 
         assert view.position_quantity("AAPL") == Decimal(10)
 
         # Drop the accounts socket: the engine reconnects and applies a fresh snapshot, which
-        # must not replay the fill.
+        # must not replay the fill. Wait until the strategy itself has seen the resync, so
+        # everything the snapshot produced was delivered to it before the engine stops.
         assert engine.simulator is not None
-        events = engine.bus.subscribe("test", accepts=(AccountSynced,))
         await engine.simulator.drop_connections("/v1/accounts/ws")
         with trio.fail_after(10):
-            await wait_for(events, lambda e: isinstance(e, AccountSynced), seen=[])
+            await strategy.resynced.wait()
 
     assert strategy.statuses[-1] is OrderStatus.FILLED
     assert OrderStatus.NEW in strategy.statuses
+    assert strategy.syncs == 2
     assert len(strategy.fills) == 1
     fill = strategy.fills[0]
     assert (fill.qty, fill.cum_qty, fill.strategy) == (Decimal(10), Decimal(10), "buyer")

@@ -19,6 +19,7 @@ from engine.model import (
     Balance,
     BalanceChanged,
     OrderFilled,
+    OrderRejected,
     PluginFaulted,
     Quote,
     Side,
@@ -173,3 +174,28 @@ async def test_run_delivers_until_the_bus_closes() -> None:
         await host.start_plugins()
         bus.close()
     assert recorder.seen == [("started", None), ("quote", "AAPL")]
+
+
+class RecordsRejections(Submitter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rejections: list[tuple[str | None, str]] = []
+
+    @hookimpl
+    def aries_on_order_rejected(self, event: OrderRejected) -> None:
+        self.rejections.append((event.client_order_id, event.code))
+
+
+async def test_the_host_never_waits_on_a_full_account_queue_it_rejects_instead() -> None:
+    strategy = RecordsRejections()
+    host, bus = make_host(("quoter", "strategy", strategy, ("A",)))
+    account_queue = bus.subscribe("account:A", accepts=(SubmitOrder,), capacity=1)
+    host.deliver(Quote(symbol="AAPL", bid=Decimal(10), ask=Decimal(11)))
+    host.deliver(Quote(symbol="MSFT", bid=Decimal(10), ask=Decimal(11)))
+    with trio.fail_after(1):  # would hang for ever if the host waited
+        await host.flush()
+    assert len(strategy.ids) == 2
+    assert [e.intent.client_order_id for e in await account_queue.receive_batch()] == [  # type: ignore[attr-defined]
+        strategy.ids[0]
+    ]
+    assert strategy.rejections == [(strategy.ids[1], "ENGINE_BUSY")]

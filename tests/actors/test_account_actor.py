@@ -1,0 +1,116 @@
+"""The account actor: trading state, holding orders while reconciling, and never waiting on the
+dispatcher (which may itself be waiting to report an outcome to this actor)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import trio
+import trio.testing
+
+from engine.accounts.actor import AccountActor, DispatchItem
+from engine.accounts.views import AccountViews
+from engine.bus import EventBus, Subscription
+from engine.model import (
+    AccountSnapshotReceived,
+    AccountView,
+    Balance,
+    ConnectionState,
+    ConnectionStateChanged,
+    Endpoint,
+    Event,
+    OrderIntent,
+    OrderRejected,
+    RiskVerdict,
+    SubmitOrder,
+    TradingState,
+    TradingStateChanged,
+)
+from tests.conftest import make_intent
+
+ACCOUNT = "SIM-001"
+
+
+def approve_all(intent: OrderIntent, view: AccountView) -> RiskVerdict:
+    return RiskVerdict.approve()
+
+
+def snapshot() -> AccountSnapshotReceived:
+    balance = Balance(account_id=ACCOUNT, stock_buying_power=Decimal(1_000_000))
+    return AccountSnapshotReceived(
+        account_id=ACCOUNT, info=None, balance=balance, positions=(), orders=()
+    )
+
+
+def submit(client_order_id: str) -> SubmitOrder:
+    return SubmitOrder(account_id=ACCOUNT, intent=make_intent(client_order_id=client_order_id))
+
+
+async def collect(subscription: Subscription, count: int) -> list[Event]:
+    events: list[Event] = []
+    while len(events) < count:
+        events += await subscription.receive_batch()
+    return events
+
+
+async def test_orders_are_held_until_the_snapshot_then_released_in_order() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    actor = AccountActor(ACCOUNT, bus, views, approve_all, send)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await bus.publish(submit("early-1"))
+        await bus.publish(submit("early-2"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert receive.statistics().current_buffer_used == 0  # held: RECONCILING
+        await bus.publish(snapshot())
+        sent = [await receive.receive(), await receive.receive()]
+        view = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert [getattr(item, "client_order_id", None) for item in sent] == ["early-1", "early-2"]
+    assert view is not None
+    assert view.trading_state is TradingState.ACTIVE
+    assert view.reserved_buying_power == Decimal(2000)  # 2 × 10 × 100, until the venue shows them
+
+
+async def test_a_full_dispatch_queue_rejects_instead_of_waiting() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](1)  # and nobody draining it
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    actor = AccountActor(ACCOUNT, bus, views, approve_all, send)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await bus.publish(snapshot())
+        for n in range(3):
+            await bus.publish(submit(f"o{n}"))
+        events = await collect(rejected, 2)
+        view = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert [(e.client_order_id, e.code) for e in events if isinstance(e, OrderRejected)] == [
+        ("o1", "DISPATCH_QUEUE_FULL"),
+        ("o2", "DISPATCH_QUEUE_FULL"),
+    ]
+    assert receive.receive_nowait().client_order_id == "o0"
+    assert view is not None
+    assert view.reserved_buying_power == Decimal(1000)  # refused orders reserve nothing
+
+
+async def test_a_lost_accounts_socket_puts_the_account_back_to_reconciling() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, _receive = trio.open_memory_channel[DispatchItem](10)
+    states = bus.subscribe("test", accepts=(TradingStateChanged,))
+    actor = AccountActor(ACCOUNT, bus, views, approve_all, send)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await bus.publish(snapshot())
+        await bus.publish(
+            ConnectionStateChanged(
+                endpoint=Endpoint.ACCOUNTS, state=ConnectionState.DISCONNECTED, reason="reset"
+            )
+        )
+        events = await collect(states, 2)
+        nursery.cancel_scope.cancel()
+    assert [e.state for e in events if isinstance(e, TradingStateChanged)] == [
+        TradingState.ACTIVE,
+        TradingState.RECONCILING,
+    ]
