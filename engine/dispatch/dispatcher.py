@@ -14,7 +14,9 @@ reached the venue — it is never re-sent, the account reconciles it from the st
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Protocol, TypeVar
 
 import attrs
 import structlog
@@ -30,6 +32,8 @@ from engine.model.orders import CancelRequest, OrderIntent
 log = structlog.get_logger(__name__)
 
 DEFAULT_RETRY_AFTER = 1.0
+
+_T = TypeVar("_T")
 
 
 class PlaceResult(Protocol):
@@ -141,42 +145,55 @@ class ThrottledDispatcher:
 
     async def _send_place(self, intent: OrderIntent) -> None:
         outcome: Event
-        for attempt in range(self.max_rate_limit_retries + 1):
-            try:
-                self._places_sent += 1
-                ack = await self.gateway.place_order(intent)
-            except RateLimitedError as exc:
-                self._rate_limited += 1
-                if attempt == self.max_rate_limit_retries:
-                    outcome = self._place_failed(intent, "RATE_LIMITED", str(exc))
-                    break
-                await self._wait_retry_after(exc, intent.client_order_id)
-                continue
-            except AuthError as exc:
-                outcome = self._place_failed(intent, exc.code, str(exc))
-            except RequestError as exc:
-                outcome = self._place_failed(
-                    intent, exc.code or "REQUEST_FAILED", str(exc), unknown=exc.outcome_unknown
+        self._places_sent += 1
+        try:
+            ack = await self._retrying_429(
+                partial(self.gateway.place_order, intent), intent.client_order_id
+            )
+        except RateLimitedError as exc:
+            outcome = self._place_failed(intent, "RATE_LIMITED", str(exc))
+        except AuthError as exc:
+            outcome = self._place_failed(intent, exc.code, str(exc))
+        except RequestError as exc:
+            outcome = self._place_failed(
+                intent, exc.code or "REQUEST_FAILED", str(exc), unknown=exc.outcome_unknown
+            )
+        else:
+            if ack.success and ack.cl_ord_id:
+                log.info(
+                    "order.placed",
+                    client_order_id=intent.client_order_id,
+                    cl_ord_id=ack.cl_ord_id,
+                    status=ack.status,
+                )
+                outcome = OrderPlaced(
+                    account_id=intent.account_id,
+                    client_order_id=intent.client_order_id,
+                    cl_ord_id=ack.cl_ord_id,
                 )
             else:
-                if ack.success and ack.cl_ord_id:
-                    log.info(
-                        "order.placed",
-                        client_order_id=intent.client_order_id,
-                        cl_ord_id=ack.cl_ord_id,
-                        status=ack.status,
-                    )
-                    outcome = OrderPlaced(
-                        account_id=intent.account_id,
-                        client_order_id=intent.client_order_id,
-                        cl_ord_id=ack.cl_ord_id,
-                    )
-                else:
-                    outcome = self._place_failed(
-                        intent, "VENUE_REJECTED", ack.reject_reason or ack.text or str(ack.status)
-                    )
-            break
+                outcome = self._place_failed(
+                    intent, "VENUE_REJECTED", ack.reject_reason or ack.text or str(ack.status)
+                )
         await self.bus.publish(outcome)
+
+    async def _retrying_429(self, call: Callable[[], Awaitable[_T]], client_order_id: str) -> _T:
+        """``call()``, again after ``Retry-After`` while the venue answers 429/503.
+
+        A rate-limited request was not taken by the venue, so sending it again cannot double it.
+        Raises the last ``RateLimitedError`` after ``max_rate_limit_retries`` retries.
+        """
+        for _ in range(self.max_rate_limit_retries):
+            try:
+                return await call()
+            except RateLimitedError as exc:
+                self._rate_limited += 1
+                await self._wait_retry_after(exc, client_order_id)
+        try:
+            return await call()
+        except RateLimitedError:
+            self._rate_limited += 1
+            raise
 
     async def _wait_retry_after(self, exc: RateLimitedError, client_order_id: str) -> None:
         delay = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER
@@ -211,35 +228,31 @@ class ThrottledDispatcher:
         )
 
     async def _send_cancel(self, request: CancelRequest) -> None:
-        for attempt in range(self.max_rate_limit_retries + 1):
-            try:
-                self._cancels_sent += 1
-                result = await self.gateway.cancel_order(
-                    account_id=request.account_id,
-                    cl_ord_id=request.cl_ord_id,
-                    symbol=request.symbol,
-                    side=request.side,
-                )
-            except RateLimitedError as exc:
-                self._rate_limited += 1
-                if attempt < self.max_rate_limit_retries:
-                    await self._wait_retry_after(exc, request.client_order_id)
-                    continue
-                await self._cancel_failed(request, "RATE_LIMITED", str(exc))
-            except RequestError as exc:
-                await self._cancel_failed(request, exc.code or "REQUEST_FAILED", str(exc))
-            except AuthError as exc:
-                await self._cancel_failed(request, exc.code, str(exc))
+        self._cancels_sent += 1
+        call = partial(
+            self.gateway.cancel_order,
+            account_id=request.account_id,
+            cl_ord_id=request.cl_ord_id,
+            symbol=request.symbol,
+            side=request.side,
+        )
+        try:
+            result = await self._retrying_429(call, request.client_order_id)
+        except RateLimitedError as exc:
+            await self._cancel_failed(request, "RATE_LIMITED", str(exc))
+        except AuthError as exc:
+            await self._cancel_failed(request, exc.code, str(exc))
+        except RequestError as exc:
+            await self._cancel_failed(request, exc.code or "REQUEST_FAILED", str(exc))
+        else:
+            if not result.success:
+                await self._cancel_failed(request, "VENUE_REJECTED", result.text)
             else:
-                if not result.success:
-                    await self._cancel_failed(request, "VENUE_REJECTED", result.text)
-                else:
-                    log.info(
-                        "order.cancel_sent",
-                        client_order_id=request.client_order_id,
-                        cl_ord_id=request.cl_ord_id,
-                    )
-            return
+                log.info(
+                    "order.cancel_sent",
+                    client_order_id=request.client_order_id,
+                    cl_ord_id=request.cl_ord_id,
+                )
 
     async def _cancel_failed(self, request: CancelRequest, code: str, reason: str) -> None:
         self._failures += 1

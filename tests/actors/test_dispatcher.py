@@ -136,3 +136,17 @@ async def test_a_refusal_is_reported_not_retried(autojump_clock: trio.testing.Mo
     assert isinstance(failed, OrderPlaceFailed)
     assert (failed.code, failed.outcome_unknown) == ("INVALID_FIELD", False)
     assert failed.reason == "bad qty"
+
+
+async def test_a_429_storm_gives_up_after_the_retries_and_says_so(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    storm = [RateLimitedError("slow down", status=429, retry_after=2.0) for _ in range(10)]
+    gateway = FakeGateway(failures=storm)
+    start = trio.current_time()
+    events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
+    # five retries after the first try, each 2 s apart, then a definite failure (never unknown)
+    assert [round(t - start, 6) for t, _ in gateway.calls] == [0, 2, 4, 6, 8, 10]
+    [failed] = events
+    assert isinstance(failed, OrderPlaceFailed)
+    assert (failed.code, failed.outcome_unknown) == ("RATE_LIMITED", False)
