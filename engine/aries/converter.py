@@ -51,14 +51,26 @@ from engine.aries import protocol
 from engine.aries.wire import (
     WireAccountInfo,
     WireBalance,
+    WireBalanceExtra,
     WireCancelResponse,
+    WireChartQuote,
+    WireChartTrade,
+    WireGreeks,
     WireLeg,
+    WireLevel2,
+    WireNews,
     WireOrderV1,
     WireOrderV2,
     WirePlaceResponse,
+    WirePnlCandle,
     WirePosition,
+    WirePreviewResponse,
     WireQuote,
+    WireReplaceResponse,
+    WireTokenResponse,
     WireTrade,
+    WireUserAccount,
+    WireWatchlistItem,
     wire_keys,
 )
 from engine.model.enums import OrderStatus, OrderType, SecurityType, Side, TimeInForce
@@ -294,6 +306,18 @@ WIRE_MODELS: tuple[tuple[type, Mapping[str, tuple[str, ...]]], ...] = (
     (WireTrade, protocol.TRADE_KEY_ALIASES),
     (WirePlaceResponse, {}),
     (WireCancelResponse, {}),
+    (WirePnlCandle, protocol.PNL_CANDLE_KEY_ALIASES),
+    (WireWatchlistItem, protocol.WATCHLIST_KEY_ALIASES),
+    (WireNews, protocol.NEWS_KEY_ALIASES),
+    (WireLevel2, {}),
+    (WireGreeks, protocol.GREEKS_KEY_ALIASES),
+    (WireChartQuote, protocol.CHART_QUOTE_KEY_ALIASES),
+    (WireChartTrade, protocol.CHART_TRADE_KEY_ALIASES),
+    (WireReplaceResponse, {}),
+    (WirePreviewResponse, {}),
+    (WireBalanceExtra, {}),
+    (WireUserAccount, {}),
+    (WireTokenResponse, {}),
 )
 
 
@@ -307,6 +331,17 @@ def _structure_optional_str(value: object, _: object = None) -> str | None:
     if value is None or type(value) is str:
         return value
     return _structure_str(value)
+
+
+def _structure_str_tuple(value: object, _: object = None) -> tuple[str, ...]:
+    """A JSON array of strings (never a string, which would iterate as characters)."""
+    if type(value) is not list and type(value) is not tuple:
+        raise TypeError(f"expected an array of strings, got {json_type(value)}")
+    return tuple(_structure_str(item) for item in value)
+
+
+def _structure_optional_str_tuple(value: object, _: object = None) -> tuple[str, ...] | None:
+    return None if value is None else _structure_str_tuple(value)
 
 
 def _blank_is_none(inner: Callable[[Any, Any], Any]) -> Callable[[object, object], Any]:
@@ -383,6 +418,10 @@ def make_converter() -> cattrs.Converter:
     # on every call, which showed up as the largest single cost of decoding an order).
     converter.register_structure_hook(Decimal | None, _structure_optional_decimal)
     converter.register_structure_hook(str | None, _structure_optional_str)
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
+    converter.register_structure_hook_func(
+        lambda t: t == (tuple[str, ...] | None), _structure_optional_str_tuple
+    )
     for scalar in _BLANK_IS_NONE:
         if scalar is not Decimal:
             converter.register_structure_hook(

@@ -14,10 +14,16 @@ frame into NDJSON lines (§2.2, on every socket), decodes each line on its own w
   ``OrderReported``, ``PositionReported``, ``BalanceReported``, ``AccountInfoReported``, and
   ``AccountSnapshotReceived`` for a snapshot sent as its own event. ``ts_event`` is the message's
   timestamp, ``ts_recv`` the caller's;
-* market data as wire records (``MarketStatus``, ``QuoteUpdate``, ``TradeUpdate``) for the
-  connection's ``MarketNormalizer``;
-* ``UnknownMessage`` for a well-formed message of a type the client does not handle (P&L candles,
-  watchlist, news, level 2 … today), to be logged and ignored.
+* the other account-socket topics as domain events of ``engine.model.streams``:
+  ``PnlCandleReceived`` (or ``PnlHistory``, a batch of them, for the history replay),
+  ``WatchlistChanged``, ``NewsReceived``;
+* market data: partial quotes and trades as wire records (``QuoteUpdate``, ``TradeUpdate``) for
+  the connection's ``MarketNormalizer`` (option quotes included); ``MarketStatus`` carrying a
+  ``MarketStatusChanged``; complete events ``BookUpdated`` (level 2), ``Trade`` (time & sales),
+  ``GreeksUpdated``; ``Response`` for a socket request (§5.7);
+* charting events as ``ChartUpdate`` (a ``ChartQuote`` and/or a ``ChartTrade``);
+* ``UnknownMessage`` for a well-formed message of a type the client does not handle, to be logged
+  and ignored.
 
 Which variants are accepted, and where each is looked for, is decided by the tables of
 ``engine.aries.protocol``; this module only applies them.
@@ -28,6 +34,7 @@ from __future__ import annotations
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -40,8 +47,10 @@ from engine.aries.converter import (
     default_converter,
     json_type,
     loads,
+    resolve_aliases,
     structure,
     structure_datetime,
+    structure_decimal,
     structure_int,
 )
 from engine.aries.wire import (
@@ -49,22 +58,32 @@ from engine.aries.wire import (
     AuthExpired,
     AuthFailed,
     AuthSuccess,
+    ChartUpdate,
     ErrorMessage,
     MarketStatus,
+    PnlHistory,
     Pong,
     QuoteUpdate,
     RefreshAuth,
+    Response,
     Subscribed,
     TradeUpdate,
     UnknownMessage,
     Unsubscribed,
     WireAccountInfo,
     WireBalance,
+    WireChartQuote,
+    WireChartTrade,
+    WireGreeks,
+    WireLevel2,
+    WireNews,
     WireOrderV1,
     WireOrderV2,
+    WirePnlCandle,
     WirePosition,
     WireQuote,
     WireTrade,
+    WireWatchlistItem,
     wire_keys,
 )
 from engine.errors import ProtocolError
@@ -76,9 +95,23 @@ from engine.model.events import (
     OrderReported,
     PositionReported,
 )
+from engine.model.market import Trade
 from engine.model.orders import Order
+from engine.model.streams import (
+    BookLevel,
+    BookUpdated,
+    ChartQuote,
+    ChartTrade,
+    GreeksUpdated,
+    MarketStatusChanged,
+    NewsReceived,
+    PnlCandleReceived,
+    VenueQuote,
+    WatchlistAction,
+    WatchlistChanged,
+)
 
-__all__ = ["DecoderStatistics", "FrameDecoder", "decode_message"]
+__all__ = ["DecoderStatistics", "FrameDecoder", "decode_message", "order_from_json"]
 
 log = structlog.get_logger(__name__)
 
@@ -285,6 +318,15 @@ def _is_v1_order(data: Mapping[str, Any]) -> bool:
     )
 
 
+def order_from_json(data: object, path: str, account_id: str, converter: cattrs.Converter) -> Order:
+    """One order object, v2 or legacy v1 (§8.5), as a domain ``Order`` of ``account_id``.
+
+    Raises:
+        WireError: naming the dotted path (under ``path``) of the first bad field.
+    """
+    return _order(data, path, account_id, converter)
+
+
 def _order(data: object, path: str, account_id: str, converter: cattrs.Converter) -> Order:
     if not isinstance(data, dict):
         raise WireError(path, f"expected an object, got {json_type(data)}")
@@ -443,12 +485,355 @@ def _is_account_snapshot_event(env: _Envelope) -> bool:
 # --- market data ----------------------------------------------------------------------------------
 
 
-def _market_status(env: _Envelope) -> MarketStatus:
+def _optional_bool(data: Mapping[str, Any], key: str, path: str) -> bool | None:
+    value = data.get(key)
+    if value is None or type(value) is bool:
+        return value
+    raise WireError(f"{path}.{key}", f"expected a boolean, got {json_type(value)}")
+
+
+def _market_status(env: _Envelope, ts_recv: int) -> MarketStatus:
     data = env.object_at(protocol.EVENT_DATA_KEY)
-    market = data.get("market")
+    path = f"payload.{protocol.EVENT_DATA_KEY}"
+    market_key, after_key, early_key, time_key = protocol.MARKET_STATUS_KEYS
+    market = data.get(market_key)
     if type(market) is not str:
-        raise WireError("payload.data.market", f"expected a string, got {json_type(market)}")
-    return MarketStatus(market=market, raw=types.MappingProxyType(data), ts_event=env.timestamp())
+        raise WireError(f"{path}.{market_key}", f"expected a string, got {json_type(market)}")
+    server_time = None
+    if not _is_blank(data.get(time_key)):
+        try:
+            server_time = structure_datetime(data[time_key])
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise WireError(f"{path}.{time_key}", str(exc)) from None
+    ts_event = env.timestamp()
+    status = MarketStatusChanged(
+        market=market,
+        after_hours=_optional_bool(data, after_key, path),
+        early_hours=_optional_bool(data, early_key, path),
+        server_time=server_time,
+        ts_event=ts_event or server_time,
+        ts_recv=ts_recv,
+    )
+    return MarketStatus(
+        market=market, raw=types.MappingProxyType(data), ts_event=ts_event, status=status
+    )
+
+
+def _decimal_at(value: object, path: str) -> Decimal:
+    try:
+        return structure_decimal(value)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise WireError(path, str(exc)) from None
+
+
+def _row(row: str, columns: tuple[str, ...], path: str) -> list[str]:
+    parts = row.split(protocol.LEVEL2_SEPARATOR)
+    if len(parts) != len(columns):
+        raise WireError(
+            path, f"expected {len(columns)} colon-separated fields ({':'.join(columns)})"
+        )
+    return parts
+
+
+def _optional_decimal_at(value: str, path: str) -> Decimal | None:
+    return None if value == "" else _decimal_at(value, path)
+
+
+def _level2(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> BookUpdated:
+    """Compact level-2 rows (§5.6): ``askSize:price:bidSize`` and
+    ``exchange:askPrice:askSize:bidPrice:bidSize``."""
+    data = env.object_at(protocol.EVENT_DATA_KEY)
+    path = f"payload.{protocol.EVENT_DATA_KEY}"
+    wire = structure(converter, data, WireLevel2, path=path)
+    levels = []
+    book_path = f"{path}.{protocol.LEVEL2_BOOK_KEY}"
+    for index, row in enumerate(wire.order_book or ()):
+        row_path = f"{book_path}.{index}"
+        values = dict(
+            zip(
+                protocol.LEVEL2_BOOK_COLUMNS,
+                _row(row, protocol.LEVEL2_BOOK_COLUMNS, row_path),
+                strict=True,
+            )
+        )
+        levels.append(
+            BookLevel(
+                price=_decimal_at(values["price"], row_path),
+                bid_size=_decimal_at(values["bidSize"] or "0", row_path),
+                ask_size=_decimal_at(values["askSize"] or "0", row_path),
+            )
+        )
+    venues = []
+    quotes_path = f"{path}.{protocol.LEVEL2_QUOTES_KEY}"
+    for index, row in enumerate(wire.quotes or ()):
+        row_path = f"{quotes_path}.{index}"
+        values = dict(
+            zip(
+                protocol.LEVEL2_QUOTE_COLUMNS,
+                _row(row, protocol.LEVEL2_QUOTE_COLUMNS, row_path),
+                strict=True,
+            )
+        )
+        if not values["exchange"]:
+            raise WireError(row_path, "empty exchange")
+        venues.append(
+            VenueQuote(
+                exchange=values["exchange"],
+                bid=_optional_decimal_at(values["bidPrice"], row_path),
+                bid_size=_optional_decimal_at(values["bidSize"], row_path),
+                ask=_optional_decimal_at(values["askPrice"], row_path),
+                ask_size=_optional_decimal_at(values["askSize"], row_path),
+            )
+        )
+    return BookUpdated(
+        symbol=wire.symbol,
+        levels=tuple(levels),
+        venues=tuple(venues),
+        ts_event=env.timestamp(),
+        ts_recv=ts_recv,
+    )
+
+
+def _time_and_sales(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> Trade:
+    data = env.object_at(protocol.EVENT_DATA_KEY)
+    path = f"payload.{protocol.EVENT_DATA_KEY}"
+    wire = structure(converter, data, WireTrade, path=path)
+    if wire.last_price is None:
+        raise WireError(f"{path}.price", "required field missing")
+    return Trade(
+        symbol=wire.symbol,
+        price=wire.last_price,
+        size=wire.size,
+        total_volume=wire.total_volume,
+        exchange=wire.trade_exchange or None,
+        sequence=wire.trade_seq,
+        ts_event=wire.trade_timestamp or env.timestamp(),
+        ts_recv=ts_recv,
+    )
+
+
+def _greeks(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> GreeksUpdated:
+    data = env.object_at(protocol.EVENT_DATA_KEY)
+    wire = structure(converter, data, WireGreeks, path=f"payload.{protocol.EVENT_DATA_KEY}")
+    return GreeksUpdated(
+        symbol=wire.symbol,
+        delta=wire.delta,
+        gamma=wire.gamma,
+        theta=wire.theta,
+        vega=wire.vega,
+        rho=wire.rho,
+        implied_volatility=wire.implied_volatility,
+        ts_event=env.timestamp(),
+        ts_recv=ts_recv,
+    )
+
+
+def _response(env: _Envelope) -> Response:
+    status_value, status_path = _first(env.obj, protocol.RESPONSE_STATUS_LOCATIONS)
+    status = None
+    if status_value is not None:
+        try:
+            status = structure_int(status_value)
+        except (ValueError, TypeError) as exc:
+            raise WireError(status_path, str(exc)) from None
+    data, _ = _first(env.obj, protocol.RESPONSE_DATA_LOCATIONS)
+    return Response(id=env.id(), status=status, data=data)
+
+
+# --- charting -------------------------------------------------------------------------------------
+
+
+def _is_chart_event(env: _Envelope) -> bool:
+    payload = env.payload
+    return (
+        payload is not None
+        and env.event_type is None
+        and protocol.CHART_SYMBOL_KEY in payload
+        and (protocol.CHART_QUOTE_KEY in payload or protocol.CHART_TRADE_KEY in payload)
+    )
+
+
+def _chart(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> ChartUpdate:
+    """A TradingView-style quote/trade event (§6)."""
+    assert env.payload is not None
+    symbol_value = env.payload.get(protocol.CHART_SYMBOL_KEY)
+    symbol_path = f"payload.{protocol.CHART_SYMBOL_KEY}"
+    if _is_blank(symbol_value):
+        raise WireError(symbol_path, "required field missing")
+    symbol = _as_id(symbol_value, symbol_path)
+    ts_event = env.timestamp()
+    quote = None
+    if env.payload.get(protocol.CHART_QUOTE_KEY) is not None:
+        q = structure(
+            converter,
+            env.object_at(protocol.CHART_QUOTE_KEY),
+            WireChartQuote,
+            path=f"payload.{protocol.CHART_QUOTE_KEY}",
+        )
+        quote = ChartQuote(
+            symbol=symbol,
+            last=q.lp,
+            bid=q.bid,
+            ask=q.ask,
+            change=q.ch,
+            change_pct=q.chp,
+            open=q.open_price,
+            high=q.high_price,
+            low=q.low_price,
+            prev_close=q.prev_close_price,
+            volume=q.volume,
+            ts_event=ts_event,
+            ts_recv=ts_recv,
+        )
+    trade = None
+    if env.payload.get(protocol.CHART_TRADE_KEY) is not None:
+        t = structure(
+            converter,
+            env.object_at(protocol.CHART_TRADE_KEY),
+            WireChartTrade,
+            path=f"payload.{protocol.CHART_TRADE_KEY}",
+        )
+        trade = ChartTrade(
+            symbol=symbol,
+            price=t.price,
+            size=t.size,
+            time=t.time,
+            ts_event=t.time or ts_event,
+            ts_recv=ts_recv,
+        )
+    return ChartUpdate(symbol=symbol, quote=quote, trade=trade)
+
+
+# --- accounts socket: pnl, watchlist, news --------------------------------------------------------
+
+
+def _pnl_time(value: object, path: str) -> datetime:
+    """``t``: Unix seconds (BRIEF); milliseconds or RFC 3339 tolerated (INFERRED)."""
+    if _is_blank(value):
+        raise WireError(path, "required field missing")
+    try:
+        if type(value) is str and not (value.isascii() and value.isdigit()):
+            return structure_datetime(value)
+        seconds = structure_int(value)
+        if seconds < 0:
+            raise ValueError(f"negative epoch seconds: {seconds}")
+        millis = seconds if seconds >= protocol.PNL_EPOCH_MS_THRESHOLD else seconds * 1000
+        return structure_datetime(millis)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise WireError(path, str(exc)) from None
+
+
+def _pnl_candle(
+    data: object,
+    path: str,
+    *,
+    account_id: str,
+    interval: str,
+    ts_event: datetime | None,
+    ts_recv: int,
+    converter: cattrs.Converter,
+) -> PnlCandleReceived:
+    if not isinstance(data, dict):
+        raise WireError(path, f"expected an object, got {json_type(data)}")
+    resolved = resolve_aliases(data, protocol.PNL_CANDLE_KEY_ALIASES)
+    wire = structure(converter, resolved, WirePnlCandle, path=path)
+    time = _pnl_time(resolved.get("t"), f"{path}.t")
+    return PnlCandleReceived(
+        account_id=account_id,
+        interval=interval,
+        time=time,
+        open=wire.o,
+        high=wire.h,
+        low=wire.l,
+        close=wire.c,
+        ts_event=ts_event or time,
+        ts_recv=ts_recv,
+    )
+
+
+def _pnl(
+    env: _Envelope, ts_recv: int, converter: cattrs.Converter
+) -> PnlCandleReceived | PnlHistory:
+    """A live P&L candle, or the history replay (array ``data``) of §4.8."""
+    if env.payload is None:
+        raise WireError("payload", f"expected an object, got {json_type(env.obj.get('payload'))}")
+    data = env.payload.get(protocol.EVENT_DATA_KEY)
+    path = f"payload.{protocol.EVENT_DATA_KEY}"
+    params = env.obj.get(protocol.SNAPSHOT_PARAMS_KEY)
+    candidates: list[tuple[Mapping[str, Any] | None, str]] = [
+        (env.payload, "payload"),
+        (params if isinstance(params, dict) else None, protocol.SNAPSHOT_PARAMS_KEY),
+    ]
+    if isinstance(data, dict):
+        candidates.append((data, path))
+    account_id = _resolve_account_id(candidates, "payload.accountId")
+    interval_value, interval_path = _first(env.obj, protocol.PNL_INTERVAL_LOCATIONS)
+    interval = (
+        protocol.PNL_DEFAULT_INTERVAL
+        if _is_blank(interval_value)
+        else _as_id(interval_value, interval_path)
+    )
+    ts_event = env.timestamp()
+    if isinstance(data, list):
+        candles = tuple(
+            _pnl_candle(
+                item,
+                f"{path}.{index}",
+                account_id=account_id,
+                interval=interval,
+                ts_event=ts_event,
+                ts_recv=ts_recv,
+                converter=converter,
+            )
+            for index, item in enumerate(data)
+        )
+        return PnlHistory(
+            account_id=account_id,
+            interval=interval,
+            candles=candles,
+            snapshot=env.action == protocol.PNL_HISTORY_ACTION,
+        )
+    return _pnl_candle(
+        data,
+        path,
+        account_id=account_id,
+        interval=interval,
+        ts_event=ts_event,
+        ts_recv=ts_recv,
+        converter=converter,
+    )
+
+
+def _watchlist(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> WatchlistChanged:
+    assert env.event_type is not None
+    data = env.object_at(protocol.EVENT_DATA_KEY)
+    wire = structure(converter, data, WireWatchlistItem, path=f"payload.{protocol.EVENT_DATA_KEY}")
+    return WatchlistChanged(
+        action=WatchlistAction(protocol.WATCHLIST_EVENT_TYPES[env.event_type]),
+        watchlist_id=wire.watchlist_id,
+        name=wire.name or None,
+        symbol=wire.symbol or None,
+        position=wire.position,
+        ts_event=wire.updated_at or env.timestamp(),
+        ts_recv=ts_recv,
+    )
+
+
+def _news(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> NewsReceived:
+    data = env.object_at(protocol.EVENT_DATA_KEY)
+    wire = structure(converter, data, WireNews, path=f"payload.{protocol.EVENT_DATA_KEY}")
+    return NewsReceived(
+        id=wire.id,
+        headline=wire.headline,
+        summary=wire.summary or None,
+        symbols=wire.symbols or (),
+        topics=wire.topics or (),
+        source=wire.source or None,
+        url=wire.url or None,
+        published_at=wire.published_at,
+        ts_event=wire.published_at or env.timestamp(),
+        ts_recv=ts_recv,
+    )
 
 
 # --- entry points ---------------------------------------------------------------------------------
@@ -487,16 +872,33 @@ def _decode(
         return _snapshot(env, ts_recv, converter)
     if event_type in protocol.ACCOUNT_EVENT_TYPES:
         return _account_event(env, ts_recv, converter)
-    if event_type == protocol.EVENT_QUOTE:
-        data = env.object_at(protocol.EVENT_DATA_KEY)
-        quote = structure(converter, data, WireQuote, path="payload.data")
-        return QuoteUpdate(data=quote, ts_event=env.timestamp(), ts_recv=ts_recv)
-    if event_type == protocol.EVENT_TRADE:
-        data = env.object_at(protocol.EVENT_DATA_KEY)
-        trade = structure(converter, data, WireTrade, path="payload.data")
-        return TradeUpdate(data=trade, ts_event=env.timestamp(), ts_recv=ts_recv)
-    if event_type == protocol.EVENT_MARKET_STATUS:
-        return _market_status(env)
+    if event_type is not None:
+        if event_type in protocol.QUOTE_EVENT_TYPES:
+            data = env.object_at(protocol.EVENT_DATA_KEY)
+            quote = structure(converter, data, WireQuote, path="payload.data")
+            return QuoteUpdate(data=quote, ts_event=env.timestamp(), ts_recv=ts_recv)
+        if event_type in protocol.TRADE_EVENT_TYPES:
+            data = env.object_at(protocol.EVENT_DATA_KEY)
+            trade = structure(converter, data, WireTrade, path="payload.data")
+            return TradeUpdate(data=trade, ts_event=env.timestamp(), ts_recv=ts_recv)
+        if event_type == protocol.EVENT_MARKET_STATUS:
+            return _market_status(env, ts_recv)
+        if event_type in protocol.LEVEL2_EVENT_TYPES:
+            return _level2(env, ts_recv, converter)
+        if event_type in protocol.TIME_AND_SALES_EVENT_TYPES:
+            return _time_and_sales(env, ts_recv, converter)
+        if event_type in protocol.GREEKS_EVENT_TYPES:
+            return _greeks(env, ts_recv, converter)
+        if event_type in protocol.PNL_EVENT_TYPES:
+            return _pnl(env, ts_recv, converter)
+        if event_type in protocol.WATCHLIST_EVENT_TYPES:
+            return _watchlist(env, ts_recv, converter)
+        if event_type in protocol.NEWS_EVENT_TYPES:
+            return _news(env, ts_recv, converter)
+    if _is_chart_event(env):
+        return _chart(env, ts_recv, converter)
+    if envelope_type == protocol.TYPE_RESPONSE and action is None:
+        return _response(env)
     return UnknownMessage(type=envelope_type, action=action, event_type=event_type)
 
 

@@ -315,3 +315,170 @@ UNAUTHORIZED_STATUS: Final = 401
 UNAUTHORIZED_CODE: Final = "UNAUTHORIZED"
 
 ZERO: Final = Decimal(0)
+
+# === streams beyond orders and quotes (§4.8, §4.9, §5.5-§5.7, §6) ================================
+
+# --- accounts socket: pnl, watchlist, news (§4.1, §4.2, §4.8, §4.9) ----------------------------
+
+TOPIC_WATCHLIST: Final = "watchlist"
+TOPIC_NEWS: Final = "news"
+
+#: §4.8 ``payload.type`` of a P&L candle (INFERRED name; the legacy topic name as a courtesy).
+PNL_EVENT_TYPES: Final = frozenset({"pnl.candle", "pnlCandle"})
+#: §0.1 BRIEF: the allowed intervals and the default when ``params.interval`` is omitted.
+PNL_INTERVALS: Final = ("15s", "1m", "5m", "15m", "1h", "1d", "1mo")
+PNL_DEFAULT_INTERVAL: Final = "1m"
+#: §4.8 INFERRED: where the candle's interval is named, first match wins (else the default).
+PNL_INTERVAL_LOCATIONS: Final = (("payload", "interval"), ("params", "interval"))
+#: §4.8 client rule: long names ``open/high/low/close/time`` are accepted for ``o/h/l/c/t``.
+PNL_CANDLE_KEY_ALIASES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"o": ("open",), "h": ("high",), "l": ("low",), "c": ("close",), "t": ("time",)}
+)
+#: §0.1 BRIEF: ``t`` is Unix **seconds**. INFERRED tolerance: a number this large or larger can
+#: only be milliseconds (10**11 s is the year 5138), and a string may be RFC 3339.
+PNL_EPOCH_MS_THRESHOLD: Final = 10**11
+#: §4.8 INFERRED: the history replay is one event with this action and an array ``data``; an
+#: array ``data`` with any action is read as a batch of candles too.
+PNL_HISTORY_ACTION: Final = SNAPSHOT_ACTION
+
+#: §4.9 BRIEF actions, INFERRED names: ``payload.type`` → the domain action.
+WATCHLIST_EVENT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
+    {"watchlist.add": "add", "watchlist.update": "update", "watchlist.remove": "remove"}
+)
+#: §4.9 INFERRED data keys; the alternatives are courtesy spellings.
+WATCHLIST_KEY_ALIASES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"watchlistId": ("id", "listId"), "position": ("index", "order")}
+)
+
+#: §4.9 INFERRED: ``payload.type`` of a news item.
+NEWS_EVENT_TYPES: Final = frozenset({"news", "news.update"})
+#: §4.9 INFERRED data keys; the alternatives are courtesy spellings.
+NEWS_KEY_ALIASES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"headline": ("title",), "publishedAt": ("published_at", "publishedTime")}
+)
+
+#: §4.2: the params names of the client's subscribe messages.
+PNL_START_TIME_PARAM: Final = "startTime"
+PNL_INTERVAL_PARAM: Final = "interval"
+NEWS_SYMBOLS_PARAM: Final = "symbols"
+NEWS_TOPICS_PARAM: Final = "topics"
+
+# --- market socket (§5.1, §5.4-§5.7) ------------------------------------------------------------
+
+#: §5.6 INFERRED ``payload.type`` names. Option quotes (§5.1, ``instrumentType: "o"``) use the
+#: quote path; ``optionQuote`` is a courtesy name.
+QUOTE_EVENT_TYPES: Final = frozenset({EVENT_QUOTE, "optionQuote"})
+TRADE_EVENT_TYPES: Final = frozenset({EVENT_TRADE})
+LEVEL2_EVENT_TYPES: Final = frozenset({"level2", "orderBook", "l2"})
+TIME_AND_SALES_EVENT_TYPES: Final = frozenset({"timeAndSales", "timeSales", "time_and_sales"})
+GREEKS_EVENT_TYPES: Final = frozenset({"greeks"})
+
+#: §5.6 VERIFIED compact level-2 rows. Column order of each colon-joined string:
+LEVEL2_BOOK_KEY: Final = "orderBook"
+LEVEL2_BOOK_COLUMNS: Final = ("askSize", "price", "bidSize")
+LEVEL2_QUOTES_KEY: Final = "quotes"
+LEVEL2_QUOTE_COLUMNS: Final = ("exchange", "askPrice", "askSize", "bidPrice", "bidSize")
+LEVEL2_SEPARATOR: Final = ":"
+
+#: §5.5 greeks: key names not seen; ``impliedVolatility`` INFERRED, the others courtesy.
+GREEKS_KEY_ALIASES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"impliedVolatility": ("iv", "impliedVol", "implied_volatility")}
+)
+
+#: §5.3 VERIFIED ``marketStatus`` data keys read into ``MarketStatusChanged``.
+MARKET_STATUS_KEYS: Final = ("market", "afterHours", "earlyHours", "serverTime")
+
+#: §5.1 / §5.4: OSI option symbols (root ≤ 6, YYMMDD, C/P, strike × 1000 in 8 digits) need
+#: ``symbolType: "option"``; the encoder sets it for symbols of this shape (INFERRED).
+OSI_SYMBOL_PATTERN: Final = r"[A-Z0-9.]{1,6}\d{6}[CP]\d{8}"
+SYMBOL_TYPE_OPTION: Final = "option"
+#: §5.4 VERIFIED field-list keys; ``level2: true`` INFERRED (how level 2 is requested is unseen).
+MARKET_TIME_AND_SALES_FIELDS_KEY: Final = "timeAndSalesFields"
+MARKET_GREEKS_FIELDS_KEY: Final = "greeksFields"
+MARKET_LEVEL2_KEY: Final = "level2"
+MARKET_ALL_FIELDS: Final = ("*",)
+
+#: §5.7 INFERRED: a ``response`` to a socket ``request`` carries ``payload.status`` and
+#: ``payload.data``; ``status`` falls back to the top level.
+TYPE_RESPONSE: Final = "response"
+RESPONSE_STATUS_LOCATIONS: Final = (("payload", "status"), ("status",))
+RESPONSE_DATA_LOCATIONS: Final = (("payload", "data"), ("data",))
+
+# --- charting socket (§6) -----------------------------------------------------------------------
+
+#: §6 INFERRED: a chart event is ``payload.symbol`` with a ``quote`` and/or ``trade`` object.
+CHART_QUOTE_KEY: Final = "quote"
+CHART_TRADE_KEY: Final = "trade"
+CHART_SYMBOL_KEY: Final = "symbol"
+#: §6 INFERRED TradingView ``DatafeedQuoteValues`` keys; alternatives are courtesy spellings.
+CHART_QUOTE_KEY_ALIASES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "lp": ("last", "last_price"),
+        "ch": ("change",),
+        "chp": ("change_percent", "changePercent"),
+        "open_price": ("open",),
+        "high_price": ("high",),
+        "low_price": ("low",),
+        "prev_close_price": ("prev_close", "prevClose"),
+    }
+)
+CHART_TRADE_KEY_ALIASES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"time": ("timestamp", "t"), "price": ("p",), "size": ("s", "volume")}
+)
+
+# --- REST reads and the other order calls (§7.4, §8.2-§8.9) -------------------------------------
+
+REPLACE_ORDER_PATH: Final = "/v1/orders/replace"  # §8.8 VERIFIED
+PREVIEW_ORDER_PATH: Final = "/v1/orders/preview"  # §8.9 VERIFIED
+ACCOUNTS_PATH: Final = "/v1/users/me/accounts"  # §8.2 VERIFIED
+BALANCES_PATH: Final = "/v1/accounts/{account_id}/balances"  # §8.3 VERIFIED
+POSITIONS_PATH: Final = "/v1/accounts/{account_id}/positions"  # §8.4 VERIFIED
+ORDERS_PATH: Final = "/v2/accounts/{account_id}/orders"  # §8.5 VERIFIED
+ORDERS_HISTORY_PATH: Final = "/v2/accounts/{account_id}/orders/history"  # §8.5 VERIFIED
+TOKEN_PATH: Final = "/v1/oauth2/token"  # §7.4 VERIFIED
+
+#: §8.4 / §8.5: ``availability.available == false`` means "data not ready" (INFERRED: retry
+#: later, never read as flat / no orders); the client raises a ``RequestError`` with this code.
+AVAILABILITY_KEY: Final = "availability"
+NOT_AVAILABLE_CODE: Final = "NOT_AVAILABLE"
+
+#: §8.4: items of the positions list, in whichever of the three variants.
+POSITIONS_LIST_KEY: Final = "positions"
+#: §8.4 REST spellings on top of ``POSITION_KEY_ALIASES``: variant A's ``realizedPl`` is read as
+#: today's realized P&L (INFERRED, positions are per day), the oldest variant's ``pnlToday`` as
+#: the unrealized P&L (INFERRED).
+REST_POSITION_KEY_ALIASES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"todayRealizedPnL": ("realizedPl",), "unrealizedPl": ("pnlToday",)}
+)
+
+#: §8.5 paging: ``limit`` 1-500, ``cursor`` 0/omitted first, stop when ``nextCursor`` is 0.
+ORDERS_LIST_KEY: Final = "orders"
+NEXT_CURSOR_KEY: Final = "nextCursor"
+ORDERS_PAGE_LIMIT_MAX: Final = 500
+ORDER_SOURCES: Final = frozenset({"cache", "db"})
+ORDER_HISTORY_ORDER_BY: Final = frozenset({"asc", "desc"})
+#: Engine policy: a listing that pages more often than this (or repeats a cursor) is a venue bug.
+MAX_ORDER_PAGES: Final = 1000
+
+#: §8.3: REST-only balance keys (the rest of the balance table is ``WireBalance``).
+REST_SOD_TOTAL_EQUITY_KEY: Final = "sodTtlEquity"
+REST_SOD_TOTAL_EQUITY_UPDATED_KEY: Final = "sodTtlEquityUpdatedAt"
+
+#: §8.2: the list of the user's accounts.
+USER_ACCOUNTS_KEY: Final = "accounts"
+#: §8.2 / §11.5 INFERRED: the string account id used by orders and balances is
+#: ``sterling_account_id`` (what the simulator is told to return), else the numeric ``id``.
+USER_ACCOUNT_ID_KEYS: Final = ("sterling_account_id", "id")
+#: §0.1 BRIEF: ``accountType`` is CASH/MARGIN/…, ``accountClass`` INDIVIDUAL/JOINT/…; one REST
+#: example has them the other way round, so a swapped pair is swapped back (the brief wins).
+ACCOUNT_TYPES: Final = frozenset({"CASH", "MARGIN", "IRA", "ROTH_IRA", "RETIREMENT"})
+ACCOUNT_CLASSES: Final = frozenset({"INDIVIDUAL", "JOINT", "CORPORATE", "TRUST", "LLC"})
+
+#: §7.4: the token request body is JSON (VERIFIED); errors are RFC 6749 (INFERRED).
+TOKEN_GRANT_TYPES: Final = frozenset({"authorization_code", "refresh_token"})
+TOKEN_INVALID_GRANT: Final = "invalid_grant"
+TOKEN_INVALID_CLIENT: Final = "invalid_client"
+#: RFC 6749 §5.2 codes that mean "these credentials will not work; do not retry as is".
+TOKEN_AUTH_ERROR_CODES: Final = frozenset(
+    {TOKEN_INVALID_GRANT, TOKEN_INVALID_CLIENT, "unauthorized_client", "invalid_scope"}
+)

@@ -35,6 +35,17 @@ from engine.model.events import (
     OrderReported,
     PositionReported,
 )
+from engine.model.market import Trade
+from engine.model.streams import (
+    BookUpdated,
+    ChartQuote,
+    ChartTrade,
+    GreeksUpdated,
+    MarketStatusChanged,
+    NewsReceived,
+    PnlCandleReceived,
+    WatchlistChanged,
+)
 
 __all__ = [
     "AccountReport",
@@ -42,25 +53,40 @@ __all__ = [
     "AuthExpired",
     "AuthFailed",
     "AuthSuccess",
+    "ChartUpdate",
     "ErrorMessage",
     "MarketStatus",
+    "PnlHistory",
     "Pong",
     "QuoteUpdate",
     "RefreshAuth",
+    "Response",
     "Subscribed",
     "TradeUpdate",
     "UnknownMessage",
     "Unsubscribed",
     "WireAccountInfo",
     "WireBalance",
+    "WireBalanceExtra",
     "WireCancelResponse",
+    "WireChartQuote",
+    "WireChartTrade",
+    "WireGreeks",
     "WireLeg",
+    "WireLevel2",
+    "WireNews",
     "WireOrderV1",
     "WireOrderV2",
     "WirePlaceResponse",
+    "WirePnlCandle",
     "WirePosition",
+    "WirePreviewResponse",
     "WireQuote",
+    "WireReplaceResponse",
+    "WireTokenResponse",
     "WireTrade",
+    "WireUserAccount",
+    "WireWatchlistItem",
     "wire_keys",
 ]
 
@@ -277,6 +303,164 @@ class WireCancelResponse:
     text: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class WirePnlCandle:
+    """``payload.data`` of a ``pnl.candle`` event (§4.8); ``t`` is read by the decoder (seconds)."""
+
+    o: Decimal
+    h: Decimal
+    l: Decimal  # noqa: E741 - the wire's name
+    c: Decimal
+
+
+@attrs.frozen(kw_only=True)
+class WireWatchlistItem:
+    """``payload.data`` of a ``watchlist.*`` event (§4.9, INFERRED shape)."""
+
+    watchlist_id: str
+    name: str | None = None
+    symbol: str | None = None
+    position: int | None = None
+    updated_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireNews:
+    """``payload.data`` of a ``news`` event (§4.9, INFERRED shape)."""
+
+    id: str
+    headline: str
+    summary: str | None = None
+    symbols: tuple[str, ...] | None = None
+    topics: tuple[str, ...] | None = None
+    source: str | None = None
+    url: str | None = None
+    published_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireLevel2:
+    """``payload.data`` of a ``level2`` event (§5.6): compact colon-joined rows, parsed later."""
+
+    symbol: str
+    order_book: tuple[str, ...] | None = None
+    quotes: tuple[str, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireGreeks:
+    """``payload.data`` of a ``greeks`` event (§5.5, key names INFERRED)."""
+
+    symbol: str
+    delta: Decimal | None = None
+    gamma: Decimal | None = None
+    theta: Decimal | None = None
+    vega: Decimal | None = None
+    rho: Decimal | None = None
+    implied_volatility: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireChartQuote:
+    """``payload.quote`` of a charting event (§6, TradingView names, INFERRED)."""
+
+    lp: Decimal | None = None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    ch: Decimal | None = None
+    chp: Decimal | None = None
+    open_price: Decimal | None = attrs.field(default=None, metadata=_key("open_price"))
+    high_price: Decimal | None = attrs.field(default=None, metadata=_key("high_price"))
+    low_price: Decimal | None = attrs.field(default=None, metadata=_key("low_price"))
+    prev_close_price: Decimal | None = attrs.field(default=None, metadata=_key("prev_close_price"))
+    volume: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireChartTrade:
+    """``payload.trade`` of a charting event (§6); ``time`` epoch ms or RFC 3339."""
+
+    price: Decimal
+    size: Decimal | None = None
+    time: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireReplaceResponse:
+    """The 200 body of ``POST /v1/orders/replace`` (§8.8)."""
+
+    success: bool | None = None
+    cl_ord_id: str | None = None
+    orig_cl_ord_id: str | None = None
+    status: str | None = None
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    text: str | None = None
+    transact_time: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WirePreviewResponse:
+    """The 200 body of ``POST /v1/orders/preview`` (§8.9): current variant, documented extras."""
+
+    estimated_cost: Decimal | None = None
+    estimated_margin: Decimal | None = None
+    commission: Decimal | None = None
+    fees: Decimal | None = None
+    buying_power_impact: Decimal | None = None
+    num_day_trades: int | None = None
+    warn_rule_id: str | None = None
+    warn_description: str | None = None
+    reject_reason: str | None = None
+    option_fees: Decimal | None = None
+    option_requirement: Decimal | None = None
+    option_premium: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireBalanceExtra:
+    """The REST-only keys of ``GET /v1/accounts/{id}/balances`` (§8.3)."""
+
+    sod_ttl_equity: Decimal | None = None
+    sod_ttl_equity_updated_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WireUserAccount:
+    """One item of ``GET /v1/users/me/accounts`` (§8.2, snake case)."""
+
+    id: str | None = None
+    fdid: str | None = None
+    apex_id: str | None = attrs.field(default=None, metadata=_key("apex_id"))
+    apex_account_id: str | None = attrs.field(default=None, metadata=_key("apex_account_id"))
+    sterling_account_id: str | None = attrs.field(
+        default=None, metadata=_key("sterling_account_id")
+    )
+    status: str | None = None
+    is_sim: bool | None = attrs.field(default=None, metadata=_key("is_sim"))
+    account_type: str | None = attrs.field(default=None, metadata=_key("account_type"))
+    account_class: str | None = attrs.field(default=None, metadata=_key("account_class"))
+    created_at: datetime | None = attrs.field(default=None, metadata=_key("created_at"))
+    updated_at: datetime | None = attrs.field(default=None, metadata=_key("updated_at"))
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class WireTokenResponse:
+    """The 200 body of ``POST /v1/oauth2/token`` (§7.4); never printed (it holds tokens)."""
+
+    access_token: str = attrs.field(metadata=_key("access_token"))
+    refresh_token: str | None = attrs.field(default=None, metadata=_key("refresh_token"))
+    token_type: str | None = attrs.field(default=None, metadata=_key("token_type"))
+    expires_in: int | None = attrs.field(default=None, metadata=_key("expires_in"))
+    refresh_token_expires_in: int | None = attrs.field(
+        default=None, metadata=_key("refresh_token_expires_in")
+    )
+    scope: str | None = None
+
+    def __repr__(self) -> str:
+        return "WireTokenResponse(***)"
+
+
 # --- message records: what decode_message returns -----------------------------------------------
 
 
@@ -354,6 +538,8 @@ class MarketStatus:
     market: str
     raw: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
     ts_event: datetime | None = None
+    #: The domain event (the decoder always sets it).
+    status: MarketStatusChanged | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -375,11 +561,40 @@ class TradeUpdate:
 
 
 @attrs.frozen(kw_only=True)
+class PnlHistory:
+    """A batch of P&L candles: the history replayed after a ``pnl`` subscribe (§4.8, INFERRED
+    ``action: "snapshot"`` with an array ``data``). One ``PnlCandleReceived`` per candle."""
+
+    account_id: str
+    interval: str
+    candles: tuple[PnlCandleReceived, ...]
+    snapshot: bool
+
+
+@attrs.frozen(kw_only=True)
+class ChartUpdate:
+    """One charting event (§6): a quote and/or a trade of ``symbol``."""
+
+    symbol: str
+    quote: ChartQuote | None
+    trade: ChartTrade | None
+
+
+@attrs.frozen(kw_only=True)
+class Response:
+    """The answer to a socket ``request`` (§5.7): ``data`` is the JSON as sent."""
+
+    id: str | None
+    status: int | None
+    data: Any = attrs.field(default=None, hash=False)
+
+
+@attrs.frozen(kw_only=True)
 class UnknownMessage:
     """A well-formed message of a type the client does not handle (logged and ignored).
 
     ``type`` is the envelope type, ``action`` the payload action, ``event_type`` the
-    ``payload.type`` (e.g. ``pnl.candle``, ``watchlist.add``, ``level2``).
+    ``payload.type`` (e.g. ``level3``).
     """
 
     type: str | None
@@ -406,5 +621,14 @@ AriesMessage: TypeAlias = (
     | MarketStatus
     | QuoteUpdate
     | TradeUpdate
+    | PnlCandleReceived
+    | PnlHistory
+    | WatchlistChanged
+    | NewsReceived
+    | BookUpdated
+    | GreeksUpdated
+    | Trade
+    | ChartUpdate
+    | Response
     | UnknownMessage
 )

@@ -141,7 +141,9 @@ async def test_a_refusal_is_reported_not_retried(autojump_clock: trio.testing.Mo
 async def test_a_429_storm_gives_up_after_the_retries_and_says_so(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    storm = [RateLimitedError("slow down", status=429, retry_after=2.0) for _ in range(10)]
+    storm: list[Exception] = [
+        RateLimitedError("slow down", status=429, retry_after=2.0) for _ in range(10)
+    ]
     gateway = FakeGateway(failures=storm)
     start = trio.current_time()
     events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)

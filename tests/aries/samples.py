@@ -434,7 +434,7 @@ ACCOUNT_INFO = account_event(  # §4.7 INFERRED fields
     "2026-01-15T15:00:00Z",
 )
 
-PNL_CANDLE: Json = {  # §0.2 row 13 (not handled: decodes to UnknownMessage)
+PNL_CANDLE: Json = {  # §0.2 row 13
     "type": "event",
     "topic": "pnl",
     "payload": {
@@ -520,13 +520,146 @@ TRADE: Json = {  # §5.6
     },
 }
 
-LEVEL2: Json = {  # §5.6 (not handled: decodes to UnknownMessage)
+LEVEL2: Json = {  # §5.6 (book rows only)
     "type": "event",
     "payload": {
         "action": "update",
         "type": "level2",
         "data": {"symbol": "MSFT", "orderBook": ["200:410.10:0", "0:410.05:300"]},
         "timestamp": 1768488301130,
+    },
+}
+
+
+PNL_HISTORY: Json = {  # §4.8 INFERRED history replay
+    "type": "event",
+    "topic": "pnl",
+    "payload": {
+        "action": "snapshot",
+        "type": "pnl.candle",
+        "accountId": "ACC-001",
+        "interval": "5m",
+        "data": [
+            {"t": 1768487100, "o": "100.00", "h": "110.00", "l": "95.00", "c": "105.00"},
+            {"t": 1768487400, "o": "105.00", "h": "131.50", "l": "104.00", "c": "129.75"},
+        ],
+    },
+    "timestamp": "2026-01-15T14:30:07.000Z",
+}
+
+WATCHLIST_ADD: Json = {  # §4.9 INFERRED
+    "type": "event",
+    "topic": "watchlist",
+    "payload": {
+        "action": "update",
+        "type": "watchlist.add",
+        "data": {
+            "watchlistId": "wl-1",
+            "name": "Tech",
+            "symbol": "NVDA",
+            "position": 3,
+            "updatedAt": "2026-01-15T14:35:00Z",
+        },
+    },
+    "timestamp": "2026-01-15T14:35:00Z",
+}
+
+NEWS: Json = {  # §4.9 INFERRED
+    "type": "event",
+    "topic": "news",
+    "payload": {
+        "action": "update",
+        "type": "news",
+        "data": {
+            "id": "n-123",
+            "headline": "Apple announces ...",
+            "summary": "...",
+            "symbols": ["AAPL"],
+            "topics": ["earnings"],
+            "source": "Newswire",
+            "url": "https://example.invalid/n-123",
+            "publishedAt": "2026-01-15T14:36:00Z",
+        },
+    },
+    "timestamp": "2026-01-15T14:36:00Z",
+}
+
+LEVEL2_FULL: Json = {  # §5.6 (book rows and venue quotes)
+    "type": "event",
+    "payload": {
+        "action": "update",
+        "type": "level2",
+        "data": {
+            "symbol": "MSFT",
+            "orderBook": ["200:410.10:0", "0:410.05:300"],
+            "quotes": ["NSDQ:410.10:200:410.05:300", "ARCA:410.12:100:410.04:500"],
+        },
+        "timestamp": 1768488301130,
+    },
+}
+
+TIME_AND_SALES: Json = {  # §5.6
+    "type": "event",
+    "payload": {
+        "action": "update",
+        "type": "timeAndSales",
+        "data": {
+            "symbol": "MSFT",
+            "price": "410.08",
+            "size": "50",
+            "tradeExchange": "ARCA",
+            "tradeTimestamp": "2026-01-15T09:45:01.129-05:00",
+            "tradeSeq": 99120,
+        },
+        "timestamp": 1768488301131,
+    },
+}
+
+GREEKS: Json = {  # §5.6
+    "type": "event",
+    "payload": {
+        "action": "update",
+        "type": "greeks",
+        "data": {
+            "symbol": "AAPL240119C00150000",
+            "delta": "0.52",
+            "gamma": "0.04",
+            "theta": "-0.11",
+            "vega": "0.09",
+            "rho": "0.02",
+            "impliedVolatility": "0.27",
+        },
+        "timestamp": 1768488301140,
+    },
+}
+
+MARKET_RESPONSE: Json = {  # §5.7 INFERRED
+    "type": "response",
+    "id": "req-7",
+    "payload": {
+        "status": 200,
+        "data": {"symbol": "AAPL", "expirations": ["2026-01-16", "2026-01-23"]},
+    },
+}
+
+CHART_EVENT: Json = {  # §6 INFERRED (JSON numbers, as TradingView sends them)
+    "type": "event",
+    "timestamp": "2026-01-15T14:45:01.123Z",
+    "payload": {
+        "symbol": "AAPL",
+        "quote": {
+            "lp": 189.50,
+            "bid": 189.49,
+            "ask": 189.51,
+            "ch": 1.20,
+            "chp": 0.64,
+            "open_price": 188.10,
+            "high_price": 190.02,
+            "low_price": 187.95,
+            "prev_close_price": 188.30,
+            "volume": 1203344,
+        },
+        "trade": {"price": 189.50, "size": 100, "time": 1768488301120},
     },
 }
 

@@ -590,8 +590,14 @@ def test_trade_missing_symbol() -> None:
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        (PNL_CANDLE, UnknownMessage(type="event", action="update", event_type="pnl.candle")),
-        (LEVEL2, UnknownMessage(type="event", action="update", event_type="level2")),
+        (
+            variant(PNL_CANDLE, payload__type="pnl.forecast"),
+            UnknownMessage(type="event", action="update", event_type="pnl.forecast"),
+        ),
+        (
+            variant(LEVEL2, payload__type="level3"),
+            UnknownMessage(type="event", action="update", event_type="level3"),
+        ),
         ({"type": "brandNew", "payload": {}}, UnknownMessage(type="brandNew", action=None)),
         ({}, UnknownMessage(type=None, action=None)),
     ],

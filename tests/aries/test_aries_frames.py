@@ -18,20 +18,28 @@ from .samples import (
     ACCOUNT_INFO,
     AUTH_SUCCESS,
     BALANCE,
+    CHART_EVENT,
     DELETE,
     ERROR,
+    GREEKS,
     LEVEL2,
+    LEVEL2_FULL,
+    MARKET_RESPONSE,
     MARKET_STATUS,
+    NEWS,
     ORDER_MULTI_LEG,
     ORDER_STOCK,
     PNL_CANDLE,
+    PNL_HISTORY,
     PONG,
     POSITION,
     QUOTE,
     REFRESH_AUTH,
     SUBSCRIBED_SNAPSHOT,
+    TIME_AND_SALES,
     TRADE,
     TS_RECV,
+    WATCHLIST_ADD,
     dumps,
     variant,
 )
@@ -90,13 +98,15 @@ def test_pretty_printed_json_is_not_a_frame_format(accounts_decoder: FrameDecode
 
 
 def test_unknown_types_are_returned_and_counted(accounts_decoder: FrameDecoder) -> None:
-    frame = "\n".join([dumps(PNL_CANDLE), dumps(PNL_CANDLE), dumps(LEVEL2), '{"type":"x"}'])
+    pnl = dumps(variant(PNL_CANDLE, payload__type="pnl.forecast"))
+    level3 = dumps(variant(LEVEL2, payload__type="level3"))
+    frame = "\n".join([pnl, pnl, level3, '{"type":"x"}'])
     with capture_logs() as logs:
         messages = accounts_decoder.decode_frame(frame, ts_recv=TS_RECV)
     assert all(isinstance(m, UnknownMessage) for m in messages)
     assert logs == []
     stats = accounts_decoder.statistics()
-    assert stats.unknown_types == {"pnl.candle": 2, "level2": 1, "x": 1}
+    assert stats.unknown_types == {"pnl.forecast": 2, "level3": 1, "x": 1}
     assert (stats.messages, stats.errors) == (4, 0)
 
 
@@ -135,12 +145,16 @@ def test_decode_frame_never_raises_on_bytes(data: bytes) -> None:
 _KEYS = st.sampled_from(
     ["type", "id", "payload", "action", "data", "topic", "params", "timestamp", "accountId",
      "code", "error", "message", "account", "balance", "positions", "orders", "ordersV2",
-     "symbols", "expiresIn", "clOrdId", "qty", "ordStatus", "symbol", "legs", "side", "market"]
+     "symbols", "expiresIn", "clOrdId", "qty", "ordStatus", "symbol", "legs", "side", "market",
+     "t", "o", "h", "l", "c", "interval", "watchlistId", "headline", "orderBook", "quotes",
+     "price", "delta", "trade", "lp", "status"]
 )  # fmt: skip
 _VALUES = st.sampled_from(
     ["event", "error", "pong", "subscribed", "response", "authSuccess", "refreshAuth", "snapshot",
      "account.order", "account.position", "account.balance", "account.info", "quote", "trade",
-     "marketStatus", "account", "BUY", "NEW", "", "1", "NaN", "2026-01-15T14:30:00Z"]
+     "marketStatus", "account", "BUY", "NEW", "", "1", "NaN", "2026-01-15T14:30:00Z",
+     "pnl.candle", "watchlist.add", "watchlist.remove", "news", "level2", "timeAndSales",
+     "greeks", "pnl", "200:1:0", "A:1:2:3:4", "quote"]
 )  # fmt: skip
 _JSON: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | _VALUES,
@@ -162,7 +176,12 @@ _ENVELOPE = st.fixed_dictionaries(
                 "action": _VALUES,
                 "type": _VALUES,
                 "accountId": _VALUES,
-                "data": _DATA | _JSON,
+                "data": _DATA | _JSON | st.lists(_DATA, max_size=2),
+                "symbol": _VALUES | _JSON,
+                "quote": _DATA | _JSON,
+                "trade": _DATA | _JSON,
+                "interval": _VALUES | _JSON,
+                "status": _JSON,
                 "account": _DATA,
                 "positions": st.lists(_DATA, max_size=2),
                 "ordersV2": st.lists(_DATA, max_size=2),
@@ -174,11 +193,13 @@ _ENVELOPE = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150)
-@given(st.lists(_ENVELOPE, min_size=1, max_size=3))
-def test_decode_frame_never_raises_on_envelope_like_json(messages: list[dict[str, Any]]) -> None:
+@settings(max_examples=300)
+@given(st.lists(_ENVELOPE, min_size=1, max_size=3), st.sampled_from(list(Endpoint)))
+def test_decode_frame_never_raises_on_envelope_like_json(
+    messages: list[dict[str, Any]], endpoint: Endpoint
+) -> None:
     frame = "\n".join(json.dumps(m) for m in messages)
-    decoder = FrameDecoder(Endpoint.ACCOUNTS)
+    decoder = FrameDecoder(endpoint)
     with capture_logs() as logs:
         decoded = decoder.decode_frame(frame, ts_recv=TS_RECV)
     stats = decoder.statistics()
@@ -189,7 +210,8 @@ def test_decode_frame_never_raises_on_envelope_like_json(messages: list[dict[str
 
 _SAMPLES = [
     ACCOUNT_INFO, AUTH_SUCCESS, BALANCE, ERROR, MARKET_STATUS, ORDER_MULTI_LEG, ORDER_STOCK,
-    PONG, POSITION, QUOTE, REFRESH_AUTH, SUBSCRIBED_SNAPSHOT, TRADE,
+    PONG, POSITION, QUOTE, REFRESH_AUTH, SUBSCRIBED_SNAPSHOT, TRADE, PNL_CANDLE, PNL_HISTORY,
+    WATCHLIST_ADD, NEWS, LEVEL2_FULL, TIME_AND_SALES, GREEKS, MARKET_RESPONSE, CHART_EVENT,
 ]  # fmt: skip
 
 
@@ -207,7 +229,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 _MUTATIONS = [(sample, path) for sample in _SAMPLES for path in _paths(sample)]
 
 
-@settings(max_examples=400)
+@settings(max_examples=800)
 @given(st.sampled_from(_MUTATIONS), _JSON | st.just(DELETE))
 def test_mutated_canonical_messages_decode_or_fail_precisely(
     mutation: tuple[dict[str, Any], tuple[Any, ...]], value: Any

@@ -15,9 +15,9 @@ from engine.aries import (
     AuthFailed,
     AuthSuccess,
     ErrorMessage,
+    PnlHistory,
     RefreshAuth,
     Subscribed,
-    UnknownMessage,
 )
 from engine.model import (
     AccountSnapshotReceived,
@@ -213,11 +213,9 @@ def test_pnl_history_snapshot_is_not_an_account_snapshot() -> None:
     message: Json = {
         "type": "event",
         "topic": "pnl",
-        "payload": {"action": "snapshot", "type": "pnl.candle", "data": []},
+        "payload": {"action": "snapshot", "type": "pnl.candle", "accountId": "A", "data": []},
     }
-    assert decode(message) == UnknownMessage(
-        type="event", action="snapshot", event_type="pnl.candle"
-    )
+    assert decode(message) == PnlHistory(account_id="A", interval="1m", candles=(), snapshot=True)
 
 
 def test_snapshot_prefers_orders_v2_over_legacy_orders() -> None:
