@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
+import attrs
 import structlog
 import trio
 
@@ -55,15 +56,68 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "sim",
         help="run the Aries simulator standalone",
-        description="Serve the Aries simulator on loopback and print its URLs and access token.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve the Aries simulator on loopback; print its REST and WebSocket URLs, "
+        "each user's ready-made access token and the account ids it serves; log every "
+        "connection and order.",
+        epilog=_SIM_ACCOUNTS_HELP,
     )
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sim.add_argument("--port", type=int, default=0, help="port (default: chosen by the OS)")
-    sim.add_argument("--seed", type=int, default=7, help="random-walk seed (default 7)")
+    sim.add_argument("--port", type=_port, default=0, help="port (default: chosen by the OS)")
+    sim.add_argument("--seed", type=int, default=7, help="market seed (default 7)")
     sim.add_argument(
-        "--verbose", action="store_true", help="log every session, subscription and order"
+        "--accounts",
+        metavar="FILE",
+        help="TOML file of users and accounts (format below; default: one user, SIM-001)",
+    )
+    sim.add_argument(
+        "--session-seconds",
+        type=_positive_float,
+        metavar="N",
+        help="socket session length in seconds (default 3900 = 65 min); the refresh warning "
+        "comes 5 min before, or 1/13 of the session if that is shorter",
+    )
+    sim.add_argument(
+        "--verbose", action="store_true", help="also log sessions and subscriptions at debug"
     )
     return parser
+
+
+_SIM_ACCOUNTS_HELP = """\
+--accounts FILE format (TOML; the first user is the default one):
+
+  [oauth]                        # optional OAuth2 client for POST /v1/oauth2/token
+  client_id = "sim-client"
+  client_secret = "sim-secret"
+
+  [[users]]
+  user_id = "alice"
+  access_token = "alice-token"   # optional; default "sim-token-<user_id>"
+  email = "alice@example.com"    # optional (POST /v1/oauth2/authorize login)
+  password = "sim-password"      # optional
+
+  [[users.accounts]]
+  account_id = "ALICE-1"
+  account_type = "MARGIN"        # CASH | MARGIN | IRA | ROTH_IRA | RETIREMENT
+  cash = "100000"
+  pattern_day_trader = false
+  options_level = "LEVEL_2"      # LEVEL_0 .. LEVEL_4
+
+  [[users.accounts.positions]]
+  symbol = "AAPL"
+  quantity = "100"               # negative = short
+  avg_price = "170.25"
+"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -144,6 +198,19 @@ def _leaves(error: BaseException) -> list[BaseException]:
 def _sim(args: argparse.Namespace) -> int:
     from engine.logging import configure_logging
     from engine.sim import SimConfig, run_standalone
+    from engine.sim._standalone import AccountsFileError, load_accounts_file
 
+    config = SimConfig(host=args.host, port=args.port, seed=args.seed, log_traffic=True)
+    if args.session_seconds is not None:
+        session = float(args.session_seconds)
+        config = attrs.evolve(
+            config, session_length=session, refresh_warning_lead=min(300.0, session / 13)
+        )
+    if args.accounts is not None:
+        try:
+            config = load_accounts_file(args.accounts, config)
+        except AccountsFileError as exc:
+            print(f"aries-engine: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     configure_logging("debug" if args.verbose else "info", "console")
-    return run_standalone(SimConfig(host=args.host, port=args.port, seed=args.seed))
+    return run_standalone(config)

@@ -1,10 +1,12 @@
 """The built-in Aries simulator: a real server on loopback that speaks the canonical protocol.
 
-REST (``POST /v1/orders``, ``POST /v1/orders/cancel``) and the accounts, market and charts
-WebSockets share one host:port. The simulator keeps per-account truth (orders, positions,
-Reg-T-style balances), matches orders against a seeded random-walk market, enforces the socket
-rules (auth window, session expiry with refresh warning, error codes, ping/pong, idle drop) and
-offers fault injection (``drop_connections``). Every INFERRED protocol choice lives in
+REST (orders: place, cancel, replace, preview; account reads: balances, positions, v2 orders and
+history, user accounts; OAuth2 authorize/confirm/token) and the accounts, market and charts
+WebSockets share one host:port. Several users (``SimUser``) each own their accounts. The
+simulator keeps per-account truth (orders, positions, Reg-T-style balances), matches orders
+against a seeded random-walk market, enforces the socket rules (auth window, session expiry with
+refresh warning, error codes, ping/pong, idle drop) and offers fault injection
+(``drop_connections``). Every INFERRED protocol choice lives in
 ``engine.sim._profile`` (values) or ``engine.sim._messages`` (shapes).
 
     sim = Simulator(SimConfig(tick_interval=0.02))
@@ -14,6 +16,7 @@ offers fault injection (``drop_connections``). Every INFERRED protocol choice li
 from engine.sim._config import SimAccount as SimAccount
 from engine.sim._config import SimConfig as SimConfig
 from engine.sim._config import SimPosition as SimPosition
+from engine.sim._config import SimUser as SimUser
 from engine.sim._hub import SimStatistics as SimStatistics
 from engine.sim._server import SimEndpoints as SimEndpoints
 from engine.sim._server import Simulator as Simulator
@@ -25,6 +28,7 @@ __all__ = [
     "SimEndpoints",
     "SimPosition",
     "SimStatistics",
+    "SimUser",
     "Simulator",
     "run_standalone",
 ]

@@ -12,10 +12,20 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from engine.sim._core import SimCore
 from engine.sim._profile import (
     ACCOUNTS_WS_PATH,
+    BALANCES_PATH,
     CANCEL_ORDER_PATH,
     CHARTS_WS_PATH,
     MARKET_WS_PATH,
+    OAUTH_AUTHORIZE_PATH,
+    OAUTH_CONFIRM_PATH,
+    OAUTH_TOKEN_PATH,
+    ORDERS_HISTORY_PATH,
+    ORDERS_V2_PATH,
     PLACE_ORDER_PATH,
+    POSITIONS_PATH,
+    PREVIEW_ORDER_PATH,
+    REPLACE_ORDER_PATH,
+    USER_ACCOUNTS_PATH,
 )
 from engine.sim._rest import RestHandlers, method_not_allowed, not_found
 from engine.sim._sessions import (
@@ -87,6 +97,16 @@ def build_app(core: SimCore) -> Starlette:
         routes=[
             Route(PLACE_ORDER_PATH, rest.place_order, methods=["POST"]),
             Route(CANCEL_ORDER_PATH, rest.cancel_order, methods=["POST"]),
+            Route(REPLACE_ORDER_PATH, rest.replace_order, methods=["POST"]),
+            Route(PREVIEW_ORDER_PATH, rest.preview_order, methods=["POST"]),
+            Route(BALANCES_PATH, rest.balances, methods=["GET"]),
+            Route(POSITIONS_PATH, rest.positions, methods=["GET"]),
+            Route(ORDERS_HISTORY_PATH, rest.orders_history, methods=["GET"]),
+            Route(ORDERS_V2_PATH, rest.orders_v2, methods=["GET"]),
+            Route(USER_ACCOUNTS_PATH, rest.user_accounts, methods=["GET"]),
+            Route(OAUTH_TOKEN_PATH, rest.oauth_token, methods=["POST"]),
+            Route(OAUTH_AUTHORIZE_PATH, rest.oauth_authorize, methods=["POST"]),
+            Route(OAUTH_CONFIRM_PATH, rest.oauth_confirm, methods=["POST"]),
             WebSocketRoute(ACCOUNTS_WS_PATH, _socket_endpoint(core, AccountsSession)),
             WebSocketRoute(MARKET_WS_PATH, _socket_endpoint(core, MarketSession)),
             WebSocketRoute(CHARTS_WS_PATH, _socket_endpoint(core, ChartsSession)),

@@ -7,7 +7,12 @@ from typing import Any
 
 import attrs
 
-from engine.sim._profile import ACCOUNT_TYPES
+from engine.sim._profile import (
+    ACCOUNT_TYPES,
+    OAUTH_CLIENT_ID,
+    OAUTH_CLIENT_SECRET,
+    OPTIONS_LEVELS,
+)
 
 
 def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -39,10 +44,11 @@ class SimPosition:
 
 @attrs.frozen(kw_only=True)
 class SimAccount:
-    """One simulated trading account, owned by the simulator's one user.
+    """One simulated trading account.
 
     ``account_type`` is one of the brief's account types; ``MARGIN`` accounts get a
-    ``creditMultiplier`` of 2, every other type 1.
+    ``creditMultiplier`` of 2, every other type 1. ``pattern_day_trader`` gives a margin account
+    4× day-trade buying power; ``options_level`` (``LEVEL_0`` … ``LEVEL_4``) gates option orders.
     """
 
     account_id: str = attrs.field(validator=_non_empty_str)
@@ -53,6 +59,10 @@ class SimAccount:
         default="MARGIN", validator=attrs.validators.in_(sorted(ACCOUNT_TYPES))
     )
     positions: tuple[SimPosition, ...] = attrs.field(default=())
+    pattern_day_trader: bool = False
+    options_level: str = attrs.field(
+        default="LEVEL_2", validator=attrs.validators.in_(OPTIONS_LEVELS)
+    )
 
     @positions.validator
     def _check_positions(
@@ -67,12 +77,36 @@ DEFAULT_ACCOUNTS = (SimAccount(account_id="SIM-001"),)
 
 
 @attrs.frozen(kw_only=True)
+class SimUser:
+    """A simulated user: its id, an optional ready-made access token, and the accounts it owns.
+
+    A user without ``access_token`` gets tokens only through the OAuth2 endpoints.
+    ``email``/``password`` are what ``POST /v1/oauth2/authorize`` checks (§7.3).
+    """
+
+    user_id: str = attrs.field(validator=_non_empty_str)
+    access_token: str | None = None
+    accounts: tuple[SimAccount, ...] = attrs.field(default=())
+    email: str = ""
+    password: str = "sim-password"
+
+    def __attrs_post_init__(self) -> None:
+        if not self.email:
+            object.__setattr__(self, "email", f"{self.user_id}@sim.invalid")
+
+
+@attrs.frozen(kw_only=True)
 class SimConfig:
     """Everything that shapes one simulator run.
 
-    Durations are seconds on trio's clock. ``token`` is the one valid access token; it belongs to
-    the one simulated user, who owns every account in ``accounts``. ``symbols`` is the tradable
-    universe (start prices from ``engine.sim._profile.START_PRICES``).
+    Durations are seconds on trio's clock. ``token`` and ``accounts`` are the default (first)
+    user, ``user_id`` ``default_user_id``; ``users`` adds more users, each with its own accounts
+    (account ids unique across users). ``symbols`` is the tradable universe (start prices from
+    ``engine.sim._profile.START_PRICES``). ``order_latency`` > 0 makes the venue report
+    PENDING_NEW / PENDING_CANCEL / PENDING_REPLACE and complete the transition that much later.
+    ``access_token_ttl`` is the lifetime of tokens issued by ``POST /v1/oauth2/token`` (the
+    configured ready-made tokens never expire). ``log_traffic`` logs connections and orders at
+    info (standalone) instead of debug.
     """
 
     host: str = "127.0.0.1"
@@ -90,6 +124,26 @@ class SimConfig:
     refresh_warning_lead: float = attrs.field(default=300.0, validator=_not_negative)
     idle_timeout: float = attrs.field(default=90.0, validator=_positive)
     max_batch: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    default_user_id: str = attrs.field(default="sim-user", validator=_non_empty_str)
+    users: tuple[SimUser, ...] = attrs.field(default=())
+    order_latency: float = attrs.field(default=0.0, validator=_not_negative)
+    access_token_ttl: float = attrs.field(default=3600.0, validator=_positive)
+    oauth_client_id: str = attrs.field(default=OAUTH_CLIENT_ID, validator=_non_empty_str)
+    oauth_client_secret: str = attrs.field(default=OAUTH_CLIENT_SECRET, validator=_non_empty_str)
+    log_traffic: bool = False
+
+    @property
+    def all_users(self) -> tuple[SimUser, ...]:
+        """The default user (``token``/``accounts``) followed by ``users``."""
+        first = SimUser(
+            user_id=self.default_user_id, access_token=self.token, accounts=self.accounts
+        )
+        return (first, *self.users)
+
+    @property
+    def all_accounts(self) -> tuple[SimAccount, ...]:
+        """Every account of every user."""
+        return tuple(a for user in self.all_users for a in user.accounts)
 
     @symbols.validator
     def _check_symbols(self, _attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -109,8 +163,33 @@ class SimConfig:
         ids = [a.account_id for a in value]
         if len(set(ids)) != len(ids):
             raise ValueError(f"account ids must be unique, got {ids}")
-        for account in value:
-            unknown = [p.symbol for p in account.positions if p.symbol not in self.symbols]
+        self._check_positions_symbols(value)
+
+    @users.validator
+    def _check_users(self, _attribute: attrs.Attribute[Any], value: tuple[SimUser, ...]) -> None:
+        user_ids = [self.default_user_id, *(u.user_id for u in value)]
+        if len(set(user_ids)) != len(user_ids):
+            raise ValueError(f"user ids must be unique, got {user_ids}")
+        tokens = [self.token, *(u.access_token for u in value if u.access_token is not None)]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("access tokens must be unique across users")
+        ids = [a.account_id for a in self.accounts] + [
+            a.account_id for u in value for a in u.accounts
+        ]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"account ids must be unique across users, got {ids}")
+        for user in value:
+            self._check_positions_symbols(user.accounts)
+
+    def _check_positions_symbols(self, accounts: tuple[SimAccount, ...]) -> None:
+        from engine.sim._options import underlying_of  # local: _options imports nothing of ours
+
+        for account in accounts:
+            unknown = [
+                p.symbol
+                for p in account.positions
+                if p.symbol not in self.symbols and underlying_of(p.symbol) not in self.symbols
+            ]
             if unknown:
                 raise ValueError(
                     f"account {account.account_id}: position symbols {unknown} are not in symbols"

@@ -5,24 +5,38 @@ Prices are kept as integer ticks of $0.01 and handed out as ``Decimal`` on the g
 sometimes prints a trade at the bid or the ask. All randomness comes from the ``random.Random``
 passed in, so a seed reproduces the market exactly. Every number here is an INFERRED choice from
 ``engine.sim._profile``.
+
+Beyond the touch, ``book(symbol)`` is a level-2 view (``BOOK_DEPTH`` levels each side, one tick
+apart; level 1 is the quote, deeper sizes hashed from symbol, tick number and level, so they are
+deterministic without consuming the walk's RNG); ``market_status()`` the always-open status;
+``option_chain``/``option_quote`` the listed options of ``OPTION_UNDERLYINGS`` priced from the
+underlying's mark (``engine.sim._options``). All are pure reads the sockets can stream.
 """
 
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
+from engine.sim import _options
+from engine.sim._options import OptionContract, OptionQuote
 from engine.sim._profile import (
+    BOOK_DEPTH,
     DEFAULT_START_PRICE,
     LOT_SIZE,
+    MARKET_STATUS_DATA,
     MAX_HALF_SPREAD_TICKS,
     MAX_QUOTE_LOTS,
     MAX_STEP_TICKS,
     MAX_TRADE_LOTS,
     MIN_MID_TICKS,
+    OPTION_UNDERLYINGS,
     START_PRICES,
     TICK_SIZE,
     TRADE_EXCHANGES,
@@ -54,6 +68,23 @@ class Quote:
     def mid(self) -> Decimal:
         """Midpoint of bid and ask (the simulator's mark price)."""
         return (self.bid + self.ask) / 2
+
+
+@attrs.frozen(kw_only=True)
+class BookLevel:
+    """One price level of the level-2 book."""
+
+    price: Decimal
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class Book:
+    """Level 2 for one symbol: bids best (highest) first, asks best (lowest) first."""
+
+    symbol: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -177,14 +208,89 @@ class MarketModel:
             volume=st.volume,
         )
 
-    def force_quote(self, symbol: str, *, bid: Decimal, ask: Decimal) -> Quote:
+    def force_quote(
+        self,
+        symbol: str,
+        *,
+        bid: Decimal,
+        ask: Decimal,
+        bid_size: int | None = None,
+        ask_size: int | None = None,
+    ) -> Quote:
         """Set a symbol's quote outright (tests and fault injection); the walk continues from it."""
         if not bid < ask:
             raise ValueError(f"bid {bid} must be below ask {ask}")
         st = self._state[symbol]
         st.bid_ticks = price_to_ticks(bid)
         st.ask_ticks = price_to_ticks(ask)
+        if bid_size is not None:
+            st.bid_size = bid_size
+        if ask_size is not None:
+            st.ask_size = ask_size
         return self.quote(symbol)
+
+    @property
+    def tick_number(self) -> int:
+        """How many ``step()`` calls so far."""
+        return self._tick_number
+
+    def start_price(self, symbol: str) -> Decimal:
+        """The symbol's mid when the market opened."""
+        return ticks_to_price(self._state[symbol].start_ticks)
+
+    def book(self, symbol: str, depth: int = BOOK_DEPTH) -> Book:
+        """Level 2: ``depth`` levels each side, level 1 = the quote (deterministic per tick)."""
+        st = self._state[symbol]
+        bids: list[BookLevel] = []
+        asks: list[BookLevel] = []
+        for level in range(depth):
+            if level == 0:
+                bid_size, ask_size = st.bid_size, st.ask_size
+            else:
+                bid_size = self._level_size(symbol, "B", level)
+                ask_size = self._level_size(symbol, "A", level)
+            if st.bid_ticks - level > 0:
+                bids.append(BookLevel(price=ticks_to_price(st.bid_ticks - level), size=bid_size))
+            asks.append(BookLevel(price=ticks_to_price(st.ask_ticks + level), size=ask_size))
+        return Book(symbol=symbol, bids=tuple(bids), asks=tuple(asks))
+
+    def _level_size(self, symbol: str, side: str, level: int) -> int:
+        key = f"{symbol}:{side}:{level}:{self._tick_number}".encode()
+        return (zlib.crc32(key) % MAX_QUOTE_LOTS + 1) * LOT_SIZE
+
+    @staticmethod
+    def market_status() -> dict[str, Any]:
+        """The ``marketStatus`` data (§5.3): the simulated market is always open."""
+        return {
+            key: dict(value) if isinstance(value, dict) else value
+            for key, value in MARKET_STATUS_DATA.items()
+        }
+
+    # -- options -----------------------------------------------------------------------------
+
+    def option_underlyings(self) -> tuple[str, ...]:
+        """Symbols of this market that list options."""
+        return tuple(s for s in self._symbols if s in OPTION_UNDERLYINGS)
+
+    def option_chain(self, underlying: str, as_of: date) -> tuple[OptionContract, ...]:
+        """The listed contracts of ``underlying`` (empty if it lists none)."""
+        if underlying not in self.option_underlyings():
+            return ()
+        return _options.chain(underlying, self.start_price(underlying), as_of)
+
+    def option_contract(self, symbol: str, as_of: date) -> OptionContract | None:
+        """The listed contract an OSI symbol names, or ``None``."""
+        contract = _options.parse_osi(symbol)
+        if contract is None or contract not in self.option_chain(contract.underlying, as_of):
+            return None
+        return contract
+
+    def option_quote(self, symbol: str, as_of: date) -> OptionQuote:
+        """The quote of a listed option; ``KeyError`` if it is not listed."""
+        contract = self.option_contract(symbol, as_of)
+        if contract is None:
+            raise KeyError(symbol)
+        return _options.quote(contract, self.mark(contract.underlying), as_of)
 
     def step(self) -> MarketTick:
         """Advance every symbol one random-walk step; return the new quotes and any trades."""

@@ -210,6 +210,7 @@ V1_STATUS_BY_ORD_STATUS: Final = {
     "PENDING_REPLACE": "PENDING_REPLACE",
     "REJECTED": "REJECTED",
     "EXPIRED": "EXPIRED",
+    "REPLACED": "REPLACED",  # the old id after a replace (§8.5, §4.4)
 }
 #: Time in force values the simulator accepts (§8.6 core set).
 TIME_IN_FORCE_ACCEPTED: Final = frozenset({"DAY", "GTC", "IOC", "FOK"})
@@ -279,3 +280,117 @@ HTTP_ERROR_TEXTS: Final = {
 }
 HTTP_NOT_FOUND: Final = "NOT_FOUND"
 HTTP_METHOD_NOT_ALLOWED: Final = "METHOD_NOT_ALLOWED"
+
+# --------------------------------------------------------------------------------------------
+# The venue (orders, money, options, users) — second cut. INFERRED unless marked.
+# --------------------------------------------------------------------------------------------
+
+REPLACE_ORDER_PATH: Final = "/v1/orders/replace"
+PREVIEW_ORDER_PATH: Final = "/v1/orders/preview"
+BALANCES_PATH: Final = "/v1/accounts/{account_id}/balances"
+POSITIONS_PATH: Final = "/v1/accounts/{account_id}/positions"
+ORDERS_V2_PATH: Final = "/v2/accounts/{account_id}/orders"
+ORDERS_HISTORY_PATH: Final = "/v2/accounts/{account_id}/orders/history"
+USER_ACCOUNTS_PATH: Final = "/v1/users/me/accounts"
+OAUTH_TOKEN_PATH: Final = "/v1/oauth2/token"
+OAUTH_AUTHORIZE_PATH: Final = "/v1/oauth2/authorize"
+OAUTH_CONFIRM_PATH: Final = "/v1/oauth2/authorize/confirm"
+
+#: TRAILING_STOP (§0.1 BRIEF type; body fields INFERRED, no public page shows them): the offset
+#: and whether it is dollars or percent of the reference price. A trailing buy's stop sits
+#: ``offset`` above the lowest ask seen since acceptance; a trailing sell's ``offset`` below the
+#: highest bid. The current stop level is reported in ``stopPrice``.
+TRAIL_OFFSET_FIELD: Final = "trailOffset"
+TRAIL_OFFSET_TYPE_FIELD: Final = "trailOffsetType"
+TRAIL_OFFSET_DOLLAR: Final = "DOLLAR"
+TRAIL_OFFSET_PERCENT: Final = "PERCENT"
+TRAIL_OFFSET_TYPES: Final = frozenset({TRAIL_OFFSET_DOLLAR, TRAIL_OFFSET_PERCENT})
+#: Time in force accepted for option orders (§8.6: "options: DAY or GTC only").
+OPTION_TIME_IN_FORCE: Final = frozenset({"DAY", "GTC"})
+
+#: Order latency states: with ``SimConfig.order_latency > 0`` the venue reports PENDING_NEW /
+#: PENDING_CANCEL / PENDING_REPLACE and completes the transition that many seconds later.
+TEXT_ORDER_PENDING: Final = "Order received"
+TEXT_REPLACE_PENDING: Final = "Replace requested"
+TEXT_REPLACED: Final = "Replaced"
+TEXT_REPLACE_ACCEPTED: Final = "Replace accepted"
+TEXT_FOK_NOT_FILLABLE: Final = "Canceled: FOK order could not be filled in full"
+TEXT_IOC_REMAINDER: Final = "Canceled: IOC remainder"
+REJECT_OPTIONS_LEVEL: Final = "Options trading level too low"
+REJECT_SHORT_IN_CASH_ACCOUNT: Final = "Short sales are not allowed in a cash account"
+TEXT_REPLACE_LOST_RACE: Final = "Original order executed before the replace"
+TEXT_EXPIRED_AT_CLOSE: Final = "Expired at the close"
+HTTP_STALE_CL_ORD_ID: Final = "STALE_CL_ORD_ID"
+#: §8.11 row 422: a replace whose new order would exceed buying power (the original stays).
+HTTP_INSUFFICIENT_BUYING_POWER: Final = "INSUFFICIENT_BUYING_POWER"
+#: ``client_name`` of the §7.3 authorize step.
+OAUTH_CLIENT_NAME: Final = "Aries simulator client"
+HTTP_INVALID_REQUEST: Final = "INVALID_REQUEST"
+
+
+#: Options levels (§0.1 BRIEF enum) and what each allows (INFERRED from the BRIEF's descriptions):
+#: LEVEL_1 covered calls and cash-secured puts; LEVEL_2 + long calls and puts; LEVEL_3 spreads
+#: (not simulated); LEVEL_4 naked selling. Closing an option position is allowed at any level.
+OPTIONS_LEVELS: Final = ("LEVEL_0", "LEVEL_1", "LEVEL_2", "LEVEL_3", "LEVEL_4")
+OPTIONS_LEVEL_LONG: Final = 2
+OPTIONS_LEVEL_COVERED: Final = 1
+OPTIONS_LEVEL_NAKED: Final = 4
+
+#: Maintenance requirement (Reg-T/FINRA 4210 style): 25 % of long stock value, 30 % of short
+#: stock value on margin accounts; long options 100 %, short options 100 % of their value plus
+#: 20 % of the underlying's (naked) — the standard broker rule, INFERRED. Non-margin accounts
+#: carry no maintenance requirement (everything is fully paid), so ``maintReq`` is 0 there.
+MAINT_RATE_LONG: Final = Decimal("0.25")
+MAINT_RATE_SHORT: Final = Decimal("0.30")
+MAINT_RATE_SHORT_OPTION_UNDERLYING: Final = Decimal("0.20")
+#: Day-trade buying power multiplier of maintenance excess for pattern day traders (BRIEF "up to
+#: 4×"); non-PDT margin accounts get their overnight buying power.
+PDT_DAY_TRADE_MULTIPLIER: Final = Decimal(4)
+#: Option contract multiplier (shares per contract).
+OPTION_MULTIPLIER: Final = 100
+
+#: The option chain (§4.5 OSI symbols, e.g. ``AAPL270115C00150000``): underlyings that list
+#: options, how many monthly expiries (third Fridays after the as-of date), how many strikes each
+#: side of the at-the-money strike, and the strike step as a share of the start price.
+OPTION_UNDERLYINGS: Final = ("AAPL", "MSFT", "TSLA", "SPY")
+OPTION_EXPIRIES: Final = 3
+OPTION_STRIKES_EACH_SIDE: Final = 3
+OPTION_STRIKE_STEPS: Final = (Decimal("1"), Decimal("2.5"), Decimal("5"), Decimal("10"))
+OPTION_STRIKE_STEP_RATIO: Final = Decimal("0.025")
+#: Pricing: Black-Scholes with this flat volatility and zero rates; half spread = max(0.01,
+#: 2 % of the theoretical price) on a $0.01 grid (minimum bid 0, minimum ask 0.05).
+OPTION_VOLATILITY: Final = 0.30
+OPTION_HALF_SPREAD_RATIO: Final = Decimal("0.02")
+OPTION_MIN_ASK: Final = Decimal("0.05")
+#: Displayed option quote size (contracts) at the touch.
+OPTION_QUOTE_SIZE: Final = 20
+
+#: Level 2: price levels each side (level 1 is the quote itself), one tick apart; sizes in lots
+#: drawn from a hash of (symbol, market tick, level) so a seed reproduces the book.
+BOOK_DEPTH: Final = 5
+
+#: Users, OAuth2 (§7.3, §7.4, §9). Access token TTL is ``SimConfig.access_token_ttl``.
+OAUTH_CLIENT_ID: Final = "sim-client"
+OAUTH_CLIENT_SECRET: Final = "sim-secret"
+OAUTH_REDIRECT_URI: Final = "http://127.0.0.1/callback"
+REFRESH_TOKEN_TTL: Final = 2_592_000
+AUTH_CODE_TTL: Final = 600
+OAUTH_SCOPE: Final = "account:information order:execution position:information"
+OAUTH_TOKEN_PREFIX: Final = "sim-at-"
+OAUTH_REFRESH_PREFIX: Final = "sim-rt-"
+OAUTH_CODE_PREFIX: Final = "sim-code-"
+OAUTH_STEP_PREFIX: Final = "auth_confirm_"
+
+#: v2 order lists (§8.5 VERIFIED): page size, history window.
+ORDERS_PAGE_DEFAULT: Final = 50
+ORDERS_PAGE_MAX: Final = 500
+HISTORY_MAX_DAYS: Final = 90
+ORDER_SOURCES: Final = frozenset({"cache", "db"})
+
+#: §8.2 user-accounts constants (INFERRED values for fields the simulator does not model).
+USER_ACCOUNT_TYPE: Final = "INDIVIDUAL"
+
+#: §8.9 preview: commission and fee schedule (INFERRED: commission-free; a regulatory fee of
+#: $0.000008 × sale proceeds, rounded up to the cent, on sells; options $0.65/contract).
+PREVIEW_SEC_FEE_RATE: Final = Decimal("0.000008")
+PREVIEW_OPTION_FEE_PER_CONTRACT: Final = Decimal("0.65")

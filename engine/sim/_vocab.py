@@ -1,8 +1,9 @@
 """The order vocabulary the simulator speaks (BRIEF §0.1, §8.6): sides, types, statuses.
 
 ``Side`` is the engine's own (same spelling, same meaning). The order types and statuses are
-the venue's narrower sets on purpose: ``POST /v1/orders`` takes four types, and the simulator
-emits only the brief's nine statuses, never the engine's ``REPLACED``/``UNKNOWN``.
+the venue's sets: the brief's five order types (``TRAILING_STOP`` with INFERRED offset fields) and
+the brief's nine statuses plus ``REPLACED``, which §4.4 has the simulator emit on the old id
+after a replace (never the engine's ``UNKNOWN``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ __all__ = ["TERMINAL_STATUSES", "OrdStatus", "OrderType", "Side"]
 
 
 class OrderType(enum.StrEnum):
-    """Order type accepted by ``POST /v1/orders`` (§8.6)."""
+    """Order type accepted by ``POST /v1/orders`` (§8.6, §0.1)."""
 
     MARKET = "MARKET"
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    TRAILING_STOP = "TRAILING_STOP"
 
     @property
     def needs_price(self) -> bool:
@@ -35,7 +37,7 @@ class OrderType(enum.StrEnum):
 
 
 class OrdStatus(enum.StrEnum):
-    """The brief's nine ``ordStatus`` values."""
+    """The brief's nine ``ordStatus`` values, plus ``REPLACED`` for the old id of a replace."""
 
     PENDING_NEW = "PENDING_NEW"
     NEW = "NEW"
@@ -46,6 +48,7 @@ class OrdStatus(enum.StrEnum):
     PENDING_REPLACE = "PENDING_REPLACE"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+    REPLACED = "REPLACED"
 
     @property
     def is_terminal(self) -> bool:
@@ -54,5 +57,11 @@ class OrdStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES: Final = frozenset(
-    {OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED}
+    {
+        OrdStatus.FILLED,
+        OrdStatus.CANCELED,
+        OrdStatus.REJECTED,
+        OrdStatus.EXPIRED,
+        OrdStatus.REPLACED,
+    }
 )

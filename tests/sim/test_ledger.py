@@ -62,11 +62,17 @@ def test_fresh_margin_account_has_twice_its_cash_as_buying_power() -> None:
     balance = ledger.balance("A1")
     assert balance.stock_buying_power == D(200000)
     assert balance.net_buying_power == D(200000)
-    assert balance.day_trade_buying_power == D(400000)
+    assert balance.day_trade_buying_power == D(200000)  # not a pattern day trader
     assert balance.option_buying_power == D(100000)
     assert balance.total_equity == D(100000)
     assert balance.credit_multiplier == D(2)
     assert balance.pending_orders_count == 0
+
+
+def test_pattern_day_trader_gets_four_times_maintenance_excess() -> None:
+    ledger, _ = _setup(SimAccount(account_id="A1", pattern_day_trader=True))
+    assert ledger.balance("A1").day_trade_buying_power == D(400000)
+    assert ledger.info("A1").pattern_day_trader
 
 
 def test_cash_account_buying_power_is_cash() -> None:
