@@ -12,9 +12,11 @@ import structlog
 import trio
 
 from engine.sim import _messages as msg
+from engine.sim._faults import FaultController
 from engine.sim._ledger import AccountUpdate, OrderUpdate
 from engine.sim._market import MarketTick
 from engine.sim._profile import WS_PATHS
+from engine.sim._streams import NewsItem, SimStreams, WatchlistChange
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +55,34 @@ class HubSession(Protocol):
         """Close the socket now with ``code``, dropping whatever is still queued."""
         ...
 
+    def on_watchlist(self, change: WatchlistChange) -> None:
+        """A user's watchlist changed (accounts sockets)."""
+        ...
+
+    def on_news(self, item: NewsItem) -> None:
+        """A news story was published (accounts sockets)."""
+        ...
+
+    def on_market_status(self, values: dict[str, object]) -> None:
+        """The market status changed (market sockets)."""
+        ...
+
+    def on_streams_tick(self) -> None:
+        """P&L samples were taken (accounts sockets send their open candles)."""
+        ...
+
+    def expire_now(self) -> None:
+        """Fault injection: end the session now (``authExpired``, then close)."""
+        ...
+
+    def silence(self) -> None:
+        """Fault injection: keep the socket open but send nothing any more."""
+        ...
+
+    def send_raw(self, text: str) -> None:
+        """Fault injection: queue one raw text frame as is."""
+        ...
+
     async def wait_finished(self) -> None:
         """Return once the session has ended and left the hub."""
         ...
@@ -75,6 +105,8 @@ class Hub:
         self._fills = 0
         self._ticks = 0
         self._changed = trio.Event()
+        self.faults = FaultController(self)
+        self.streams: SimStreams | None = None
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -119,6 +151,7 @@ class Hub:
             return
         now = self._now()
         fills = 0
+        batches: dict[HubSession, list[str]] = {}
         for update in updates:
             if isinstance(update, OrderUpdate) and update.is_fill:
                 fills += 1
@@ -127,10 +160,32 @@ class Hub:
                 continue
             text = json.dumps(msg.account_event(update, now))
             for session in targets:
-                session.send_text(text)
+                batches.setdefault(session, []).append(text)
+        for session, texts in batches.items():
+            self.faults.deliver_account_events(session, texts)
         if fills:
             self._fills += fills
             self._notify()
+
+    def publish_watchlist(self, change: WatchlistChange) -> None:
+        """Send a watchlist change to the user's sockets subscribed to ``watchlist``."""
+        for session in list(self._sessions):
+            session.on_watchlist(change)
+
+    def publish_news(self, item: NewsItem) -> None:
+        """Send a news story to the sockets whose ``news`` filter matches it."""
+        for session in list(self._sessions):
+            session.on_news(item)
+
+    def publish_market_status(self, values: dict[str, object]) -> None:
+        """Send a ``marketStatus`` change to every authenticated market socket."""
+        for session in list(self._sessions):
+            session.on_market_status(values)
+
+    def publish_streams_tick(self) -> None:
+        """Let the accounts sockets send their open P&L candles."""
+        for session in list(self._sessions):
+            session.on_streams_tick()
 
     def publish_market_tick(self, tick: MarketTick) -> None:
         """Hand a market tick to every open session (each filters its own subscriptions)."""

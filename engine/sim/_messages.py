@@ -34,10 +34,15 @@ from engine.sim._profile import (
     ORDER_SECURITY_TYPE,
     TEXT_CANCEL_PROCESSED,
     TOPIC_ACCOUNT,
+    TOPIC_NEWS,
+    TOPIC_PNL,
+    TOPIC_WATCHLIST,
     UNMODELLED_BALANCE_FIELDS,
     V1_STATUS_BY_ORD_STATUS,
 )
 from engine.sim._requests import FieldProblem
+from engine.sim._stream_profile import PNL_SNAPSHOT_ACTION
+from engine.sim._streams import WATCHLIST_REMOVE, Candle, NewsItem, WatchlistChange
 
 JSON = dict[str, Any]
 
@@ -347,6 +352,89 @@ def account_event(update: AccountUpdate, now: datetime) -> JSON:
     }
 
 
+def pnl_candle_data(candle: Candle) -> JSON:
+    """§4.8: ``{t, o, h, l, c}`` (``t`` Unix seconds, values decimal strings)."""
+    return {
+        "t": candle.t,
+        "o": money(candle.open),
+        "h": money(candle.high),
+        "l": money(candle.low),
+        "c": money(candle.close),
+    }
+
+
+def _pnl_event(
+    action: str, account_id: str, interval: str, data: JSON | list[JSON], now: datetime
+) -> JSON:
+    return {
+        "type": "event",
+        "topic": TOPIC_PNL,
+        "payload": {
+            "action": action,
+            "type": "pnl.candle",
+            "accountId": account_id,
+            "interval": interval,
+            "data": data,
+        },
+        "timestamp": rfc3339(now),
+    }
+
+
+def pnl_snapshot(account_id: str, interval: str, candles: Iterable[Candle], now: datetime) -> JSON:
+    """§4.8 (INFERRED): the history since ``startTime`` as one event with a ``data`` array."""
+    data = [pnl_candle_data(c) for c in candles]
+    return _pnl_event(PNL_SNAPSHOT_ACTION, account_id, interval, data, now)
+
+
+def pnl_candle(account_id: str, interval: str, candle: Candle, now: datetime) -> JSON:
+    """§0.2 row 13: a live update of the open bucket."""
+    return _pnl_event("update", account_id, interval, pnl_candle_data(candle), now)
+
+
+def watchlist_event(change: WatchlistChange, now: datetime) -> JSON:
+    """§0.2 row 14 / §4.9: ``watchlist.add|update|remove`` (remove: id and symbol only)."""
+    data: JSON = {"watchlistId": change.watchlist_id}
+    if change.kind == WATCHLIST_REMOVE:
+        if change.symbol is not None:
+            data["symbol"] = change.symbol
+    else:
+        data["name"] = change.name
+        if change.symbol is not None:
+            data["symbol"] = change.symbol
+        if change.position is not None:
+            data["position"] = change.position
+        data["updatedAt"] = rfc3339(now)
+    return {
+        "type": "event",
+        "topic": TOPIC_WATCHLIST,
+        "payload": {"action": "update", "type": change.kind, "data": data},
+        "timestamp": rfc3339(now),
+    }
+
+
+def news_event(item: NewsItem, now: datetime) -> JSON:
+    """§0.2 row 15 / §4.9: one news story."""
+    return {
+        "type": "event",
+        "topic": TOPIC_NEWS,
+        "payload": {
+            "action": "update",
+            "type": "news",
+            "data": {
+                "id": item.id,
+                "headline": item.headline,
+                "summary": item.summary,
+                "symbols": list(item.symbols),
+                "topics": list(item.topics),
+                "source": item.source,
+                "url": item.url,
+                "publishedAt": rfc3339(item.published_at),
+            },
+        },
+        "timestamp": rfc3339(now),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Market socket
 # ---------------------------------------------------------------------------------------------
@@ -359,11 +447,40 @@ def _market_event(kind: str, data: JSON, now: datetime) -> JSON:
     }
 
 
-def market_status(now: datetime) -> JSON:
-    """§5.3 (VERIFIED shape): pushed once after auth."""
-    data: JSON = dict(MARKET_STATUS_DATA)
+def market_status(now: datetime, values: Mapping[str, Any] | None = None) -> JSON:
+    """§5.3 (VERIFIED shape): pushed once after auth, then on every change."""
+    data: JSON = dict(MARKET_STATUS_DATA if values is None else values)
     data["serverTime"] = rfc3339(now)
     return _market_event("marketStatus", data, now)
+
+
+def level2_event(symbol: str, book: list[str], quotes: list[str], now: datetime) -> JSON:
+    """§5.6 (VERIFIED compact rows): ``orderBook`` and ``quotes`` of one symbol."""
+    return _market_event("level2", {"symbol": symbol, "orderBook": book, "quotes": quotes}, now)
+
+
+def time_and_sales_event(trade: Trade, now: datetime, fields: frozenset[str]) -> JSON | None:
+    """§5.6 (INFERRED): one print of the time & sales tape."""
+    data = _select(
+        {
+            "symbol": trade.symbol,
+            "price": money(trade.price),
+            "size": str(trade.size),
+            "tradeExchange": trade.exchange,
+            "tradeTimestamp": market_time(now),
+            "tradeSeq": trade.seq,
+        },
+        fields,
+    )
+    return _market_event("timeAndSales", data, now) if len(data) > 1 else None
+
+
+def greeks_event(
+    symbol: str, greeks: Mapping[str, str], now: datetime, fields: frozenset[str]
+) -> JSON | None:
+    """§5.6 (INFERRED): greeks of one option contract (decimal strings)."""
+    data = _select({"symbol": symbol, **greeks}, fields)
+    return _market_event("greeks", data, now) if len(data) > 1 else None
 
 
 def market_subscribed(request_id: str | None, symbols: Iterable[str]) -> JSON:

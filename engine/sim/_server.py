@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import attrs
 import structlog
@@ -19,10 +19,27 @@ from hypercorn.typing import ASGIFramework
 from engine.sim._app import build_app
 from engine.sim._config import SimConfig
 from engine.sim._core import SimCore
+from engine.sim._faults import FaultController, FaultMiddleware
 from engine.sim._hub import Hub, SimStatistics
 from engine.sim._ledger import Ledger
 from engine.sim._market import MarketModel
 from engine.sim._profile import CLOSE_DROPPED, WS_PATHS
+from engine.sim._stream_profile import (
+    DEFAULT_USER,
+    NEWS_EVERY_TICKS,
+    SEED_WATCHLIST_ID,
+    WATCHLIST_EVERY_TICKS,
+)
+from engine.sim._streams import (
+    MarketStatusBoard,
+    NewsItem,
+    NewsWire,
+    OptionChain,
+    PnlRecorder,
+    SimStreams,
+    WatchlistChange,
+    Watchlists,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -72,13 +89,20 @@ class Simulator:
         self._config = config
         self._now = now if now is not None else _utc_now
         market = MarketModel(config.symbols, random.Random(config.seed))
-        self._core = SimCore(
-            config=config,
-            now=self._now,
-            market=market,
-            ledger=Ledger(config.accounts, market, opened_at=self._now()),
-            hub=Hub(self._now),
+        ledger = Ledger(config.accounts, market, opened_at=self._now())
+        hub = Hub(self._now)
+        watchlists = Watchlists()
+        watchlists.seed(DEFAULT_USER, config.symbols)
+        hub.streams = SimStreams(
+            pnl=PnlRecorder(lambda a: ledger.balance(a).total_equity, ledger.account_ids),
+            watchlists=watchlists,
+            news=NewsWire(config.seed),
+            options=OptionChain(config.symbols, self._now().date()),
+            status=MarketStatusBoard(),
+            rng=random.Random(f"{config.seed}:streams"),
         )
+        self._streams = hub.streams
+        self._core = SimCore(config=config, now=self._now, market=market, ledger=ledger, hub=hub)
         self._endpoints: SimEndpoints | None = None
         self._ran = False
 
@@ -113,9 +137,11 @@ class Simulator:
         if self._ran:
             raise RuntimeError("a Simulator runs only once; create a new one")
         self._ran = True
-        app = cast(ASGIFramework, build_app(self._core))
+        faults = self._core.hub.faults
+        app = cast(ASGIFramework, FaultMiddleware(build_app(self._core), faults))
         try:
             async with trio.open_nursery() as nursery:
+                faults.start(nursery)
                 binds: list[str] = await nursery.start(
                     partial(
                         serve,
@@ -157,8 +183,19 @@ class Simulator:
         core = self._core
         tick = core.market.step()
         core.hub.publish_market_tick(tick)
-        updates = core.ledger.match(self._now())
+        now = self._now()
+        updates = core.ledger.match(now)
         core.hub.publish_account_updates(updates)
+        streams = self._streams
+        streams.pnl.sample(now)
+        core.hub.publish_streams_tick()
+        if WATCHLIST_EVERY_TICKS and tick.number % WATCHLIST_EVERY_TICKS == 0:
+            change = streams.watchlists.random_change(
+                DEFAULT_USER, self._config.symbols, streams.rng
+            )
+            core.hub.publish_watchlist(change)
+        if NEWS_EVERY_TICKS and tick.number % NEWS_EVERY_TICKS == 0:
+            core.hub.publish_news(streams.news.random_item(self._config.symbols, now))
 
     def statistics(self) -> SimStatistics:
         """Counters: connections, auths, subscribes (per path), orders, fills, open sockets."""
@@ -179,3 +216,80 @@ class Simulator:
         if path is not None and path not in WS_PATHS:
             raise ValueError(f"unknown socket path {path!r}; expected one of {WS_PATHS}")
         return await self._core.hub.drop_connections(path, CLOSE_DROPPED)
+
+    # -- fault injection and stream control ---------------------------------------------------
+
+    @property
+    def faults(self) -> FaultController:
+        """The fault-injection control API (``await sim.faults.apply(Fault.silent_socket())``)."""
+        return self._core.hub.faults
+
+    def watchlist_add(
+        self,
+        symbol: str,
+        *,
+        watchlist_id: str = SEED_WATCHLIST_ID,
+        name: str | None = None,
+        user: str = DEFAULT_USER,
+    ) -> WatchlistChange:
+        """Add ``symbol`` to a watchlist of ``user`` and emit ``watchlist.add``."""
+        change = self._streams.watchlists.add(user, symbol, watchlist_id, name)
+        self._core.hub.publish_watchlist(change)
+        return change
+
+    def watchlist_update(
+        self,
+        *,
+        watchlist_id: str = SEED_WATCHLIST_ID,
+        symbol: str | None = None,
+        position: int | None = None,
+        name: str | None = None,
+        user: str = DEFAULT_USER,
+    ) -> WatchlistChange:
+        """Rename a watchlist and/or move ``symbol`` to ``position``; emit ``watchlist.update``."""
+        change = self._streams.watchlists.update(
+            user, watchlist_id, symbol=symbol, position=position, name=name
+        )
+        self._core.hub.publish_watchlist(change)
+        return change
+
+    def watchlist_remove(
+        self,
+        symbol: str | None = None,
+        *,
+        watchlist_id: str = SEED_WATCHLIST_ID,
+        user: str = DEFAULT_USER,
+    ) -> WatchlistChange:
+        """Remove ``symbol`` (or the whole list) and emit ``watchlist.remove``."""
+        change = self._streams.watchlists.remove(user, watchlist_id, symbol)
+        self._core.hub.publish_watchlist(change)
+        return change
+
+    def publish_news(
+        self,
+        headline: str,
+        *,
+        symbols: tuple[str, ...] | list[str] = (),
+        topics: tuple[str, ...] | list[str] = (),
+        summary: str = "",
+    ) -> NewsItem:
+        """Publish a news story to the ``news`` subscribers whose filter matches it."""
+        item = self._streams.news.make(
+            headline, symbols=symbols, topics=topics, summary=summary, now=self._now()
+        )
+        self._core.hub.publish_news(item)
+        return item
+
+    def set_market_status(self, **changes: Any) -> bool:
+        """Change ``marketStatus`` values (``market="closed"``, ``exchanges={"nyse": "closed"}``)
+        and push the new status to the market sockets if anything changed."""
+        status = self._streams.status
+        if not status.change(changes):
+            return False
+        self._core.hub.publish_market_status(status.data)
+        return True
+
+    @property
+    def option_symbols(self) -> tuple[str, ...]:
+        """OSI symbols the market socket serves (``symbolType: "option"``)."""
+        return self._streams.options.symbols

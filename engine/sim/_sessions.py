@@ -58,6 +58,7 @@ from engine.sim._profile import (
     MISSING_START_TIME,
     NDJSON_BATCHING,
     OUTBOUND_BUFFER_MESSAGES,
+    PNL_DEFAULT_INTERVAL,
     PNL_INTERVALS,
     TOKEN_REQUIRED,
     TOP_LEVEL_TIMESTAMP_ON_EVERY_MESSAGE,
@@ -65,11 +66,19 @@ from engine.sim._profile import (
     TOPIC_ALIASES,
     TOPIC_NEWS,
     TOPIC_PNL,
+    TOPIC_WATCHLIST,
     TOPICS,
     UNKNOWN_SYMBOL,
     UNKNOWN_TOPIC,
     UNSUPPORTED_REQUEST,
 )
+from engine.sim._stream_profile import (
+    DEFAULT_USER,
+    LEVEL2_FLAG,
+    PNL_ECHO_DEFAULT_INTERVAL,
+    SYMBOL_TYPE_OPTION,
+)
+from engine.sim._streams import Candle, NewsItem, WatchlistChange, level2_rows
 
 log = structlog.get_logger(__name__)
 
@@ -145,6 +154,9 @@ class Session:
         self._expires_at = math.inf  # trio clock
         self._expires_at_ms = 0  # wall clock, epoch ms
         self._warned = False
+        self._silent = core.hub.faults.is_silent(path)
+        self._nursery: trio.Nursery | None = None
+        self.user: str | None = None
 
     # -- used by the hub ---------------------------------------------------------------------
 
@@ -160,9 +172,41 @@ class Session:
     def on_market_tick(self, tick: MarketTick) -> None:
         """React to a market tick (market and charts sockets override)."""
 
+    def on_watchlist(self, change: WatchlistChange) -> None:
+        """A watchlist changed (the accounts socket overrides)."""
+
+    def on_news(self, item: NewsItem) -> None:
+        """A news story was published (the accounts socket overrides)."""
+
+    def on_market_status(self, values: dict[str, object]) -> None:
+        """The market status changed (the market socket overrides)."""
+
+    def on_streams_tick(self) -> None:
+        """P&L samples were taken (the accounts socket overrides)."""
+
+    def silence(self) -> None:
+        """Fault injection: from now on send nothing (no pongs, no data); keep reading."""
+        self._silent = True
+
+    def expire_now(self) -> None:
+        """Fault injection: end an authenticated session now (``authExpired`` then close)."""
+        if not self._authenticated or self._closing:
+            return
+        self._expires_at = trio.current_time()
+        self._warned = True
+        changed, self._auth_changed = self._auth_changed, trio.Event()
+        changed.set()
+
+    def send_raw(self, text: str) -> None:
+        """Fault injection: queue a raw text frame (malformed JSON, unknown types ...)."""
+        if self._closing:
+            return
+        with contextlib.suppress(trio.WouldBlock):
+            self._outbox_send.send_nowait(text)
+
     def send_text(self, text: str) -> None:
         """Queue one serialized message; never blocks. Overflow closes the socket (1008)."""
-        if self._closing:
+        if self._closing or self._silent:
             return
         try:
             self._outbox_send.send_nowait(text)
@@ -197,6 +241,7 @@ class Session:
         try:
             async with trio.open_nursery() as nursery:
                 self._scope = nursery.cancel_scope
+                self._nursery = nursery
                 hub.register(self)
                 nursery.start_soon(self._write_loop)
                 nursery.start_soon(self._run_session_clock)
@@ -233,6 +278,9 @@ class Session:
             if text is None:
                 self._peer_gone = True
                 return
+            delay = self._core.hub.faults.reader_delay(self.path)
+            if delay > 0:
+                await trio.sleep(delay)
             if not self._closing:
                 self._handle_frame(text)
 
@@ -256,6 +304,9 @@ class Session:
                         break
                     frame.append(extra)
             if frame:
+                delay = self._core.hub.faults.writer_delay(self.path)
+                if delay > 0:
+                    await trio.sleep(delay)
                 try:
                     await self._transport.send("\n".join(frame))
                 except TransportClosedError:
@@ -382,11 +433,22 @@ class Session:
             self._log.info("sim.auth.rejected", code=TOKEN_REQUIRED)
             self._error(TOKEN_REQUIRED, request_id)
             return
-        if not hmac.compare_digest(token.encode(), self._config.token.encode()):
+        user = self._user_for_token(token)
+        if user is None or self._core.hub.faults.take_auth_rejection(self.path):
             self._log.info("sim.auth.rejected", code=INVALID_TOKEN)
             self._error(INVALID_TOKEN, request_id)
             return
+        self.user = user
         self._authenticate(request_id)
+
+    def _user_for_token(self, token: str) -> str | None:
+        """The user a token belongs to; ``None`` for an unknown, expired or revoked token.
+
+        Stand-in until the simulator has a user registry: the configured token is the one user's.
+        """
+        if hmac.compare_digest(token.encode(), self._config.token.encode()):
+            return DEFAULT_USER
+        return None
 
     def _authenticate(self, request_id: str | None) -> None:
         first = not self._first_auth.is_set()
@@ -424,20 +486,36 @@ class Session:
 
 @attrs.frozen(kw_only=True)
 class _TopicRequest:
+    request_id: str | None
     raw_topic: str
     topic: str
     params: JSON
     account_id: str | None
 
 
+@attrs.define(eq=False)
+class _PnlSubscription:
+    interval: str
+    last_sent: Candle | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _NewsFilter:
+    symbols: tuple[str, ...] | None
+    topics: tuple[str, ...] | None
+
+
 class AccountsSession(Session):
-    """``/v1/accounts/ws``: topics ``account`` (snapshot + live events), ``pnl``, ``watchlist``,
-    ``news`` (acks only for now)."""
+    """``/v1/accounts/ws``: topics ``account`` (snapshot + live events), ``pnl`` (history +
+    live candles), ``watchlist`` (the user's changes) and ``news`` (filtered stories)."""
 
     def __init__(self, core: SimCore, transport: Transport) -> None:
         super().__init__(core, transport, ACCOUNTS_WS_PATH)
         self._accounts: set[str] = set()
         self._topics: dict[tuple[str, str | None], JSON] = {}
+        self._pnl: dict[str, _PnlSubscription] = {}
+        self._watchlist = False
+        self._news: _NewsFilter | None = None
 
     def wants_account(self, account_id: str) -> bool:
         """Events of an account go only to sockets subscribed to that account."""
@@ -463,30 +541,46 @@ class AccountsSession(Session):
             if not isinstance(value, str) or not value:
                 self._error(MISSING_ACCOUNT_ID, request_id)
                 return None
-            if not self._core.ledger.owns(value):
+            if not self._owns(value):
                 self._error(ACCESS_DENIED, request_id)
                 return None
             account_id = value
-        return _TopicRequest(raw_topic=raw_topic, topic=topic, params=params, account_id=account_id)
+        return _TopicRequest(
+            request_id=request_id,
+            raw_topic=raw_topic,
+            topic=topic,
+            params=params,
+            account_id=account_id,
+        )
+
+    def _owns(self, account_id: str) -> bool:
+        """Whether the authenticated user owns ``account_id`` (stand-in: one user owns all)."""
+        return self.user is not None and self._core.ledger.owns(account_id)
 
     def _on_subscribe(self, message: JSON, request_id: str | None) -> None:
         request = self._topic_request(message, request_id)
         if request is None:
             return
-        params = request.params
+        params = dict(request.params)
+        start: datetime | None = None
         if request.topic == TOPIC_PNL:
-            start = params.get("startTime")
-            if not isinstance(start, str) or not start:
+            raw_start = params.get("startTime")
+            if not isinstance(raw_start, str) or not raw_start:
                 self._error(MISSING_START_TIME, request_id)
                 return
-            if not _is_rfc3339(start):
+            start = _parse_rfc3339(raw_start)
+            if start is None:
                 self._error(MISSING_START_TIME, request_id, "startTime must be an RFC 3339 time")
                 return
-            interval = params.get("interval")
-            if interval is not None and interval not in PNL_INTERVALS:
+            interval = params.get("interval", PNL_DEFAULT_INTERVAL)
+            if not isinstance(interval, str) or interval not in PNL_INTERVALS:
                 self._error(INVALID_INTERVAL, request_id)
                 return
+            if PNL_ECHO_DEFAULT_INTERVAL:
+                params["interval"] = interval
+        news_filter: _NewsFilter | None = None
         if request.topic == TOPIC_NEWS:
+            lists: dict[str, tuple[str, ...] | None] = {}
             for key in ("symbols", "topics"):
                 value = params.get(key)
                 if value is not None and not (
@@ -494,17 +588,82 @@ class AccountsSession(Session):
                 ):
                     self._error(INVALID_MESSAGE, request_id, f"{key} must be an array of strings")
                     return
+                lists[key] = None if value is None else tuple(value)
+            news_filter = _NewsFilter(symbols=lists["symbols"], topics=lists["topics"])
         self._topics[(request.topic, request.account_id)] = params
-        payload: JSON | None = None
+        self._core.hub.note_subscribe(self.path)
+        self._log.debug("sim.subscribed", topic=request.topic, account_id=request.account_id)
         if request.topic == TOPIC_ACCOUNT:
             assert request.account_id is not None
             self._accounts.add(request.account_id)
-            payload = msg.account_snapshot(self._core.ledger.snapshot(request.account_id))
-        self.send_message(
-            msg.subscribed(request_id, request.raw_topic, params, self._now(), payload)
-        )
-        self._core.hub.note_subscribe(self.path)
-        self._log.debug("sim.subscribed", topic=request.topic, account_id=request.account_id)
+            self._send_snapshot(request, params)
+            return
+        self.send_message(msg.subscribed(request_id, request.raw_topic, params, self._now()))
+        if request.topic == TOPIC_PNL:
+            assert request.account_id is not None
+            assert start is not None
+            self._start_pnl(request.account_id, str(params.get("interval", "1m")), start)
+        elif request.topic == TOPIC_WATCHLIST:
+            self._watchlist = True
+        elif request.topic == TOPIC_NEWS:
+            self._news = news_filter
+
+    def _send_snapshot(self, request: _TopicRequest, params: JSON) -> None:
+        account_id = request.account_id
+        assert account_id is not None
+        delay = self._core.hub.faults.snapshot_delay()
+        if delay is None:
+            self._log.info("sim.fault.snapshot_omitted", account_id=account_id)
+            return
+
+        def send() -> None:
+            payload = msg.account_snapshot(self._core.ledger.snapshot(account_id))
+            reply = msg.subscribed(
+                request.request_id, request.raw_topic, params, self._now(), payload
+            )
+            self.send_message(reply)
+
+        if delay == 0 or self._nursery is None:
+            send()
+            return
+
+        async def later() -> None:
+            await trio.sleep(delay)
+            send()
+
+        self._nursery.start_soon(later)
+
+    def _start_pnl(self, account_id: str, interval: str, start: datetime) -> None:
+        streams = self._core.hub.streams
+        sub = _PnlSubscription(interval=interval)
+        self._pnl[account_id] = sub
+        candles = streams.pnl.candles(account_id, interval, start) if streams is not None else []
+        self.send_message(msg.pnl_snapshot(account_id, interval, candles, self._now()))
+        sub.last_sent = candles[-1] if candles else None
+
+    def on_streams_tick(self) -> None:
+        """Send each P&L subscription's open candle when it changed (same ``t`` while open)."""
+        streams = self._core.hub.streams
+        if not self._pnl or streams is None or not self.authenticated:
+            return
+        now = self._now()
+        for account_id, sub in self._pnl.items():
+            candle = streams.pnl.current(account_id, sub.interval)
+            if candle is None or candle == sub.last_sent:
+                continue
+            sub.last_sent = candle
+            self.send_message(msg.pnl_candle(account_id, sub.interval, candle, now))
+
+    def on_watchlist(self, change: WatchlistChange) -> None:
+        """Forward the user's watchlist changes when subscribed to ``watchlist``."""
+        if self._watchlist and self.authenticated and change.user == self.user:
+            self.send_message(msg.watchlist_event(change, self._now()))
+
+    def on_news(self, item: NewsItem) -> None:
+        """Forward a story that passes this socket's ``news`` filter."""
+        news = self._news
+        if news is not None and self.authenticated and item.matches(news.symbols, news.topics):
+            self.send_message(msg.news_event(item, self._now()))
 
     def _on_unsubscribe(self, message: JSON, request_id: str | None) -> None:
         request = self._topic_request(message, request_id)
@@ -513,18 +672,31 @@ class AccountsSession(Session):
         self._topics.pop((request.topic, request.account_id), None)
         if request.topic == TOPIC_ACCOUNT and request.account_id is not None:
             self._accounts.discard(request.account_id)
+        elif request.topic == TOPIC_PNL and request.account_id is not None:
+            self._pnl.pop(request.account_id, None)
+        elif request.topic == TOPIC_WATCHLIST:
+            self._watchlist = False
+        elif request.topic == TOPIC_NEWS:
+            self._news = None
         self.send_message(
             msg.unsubscribed(request_id, request.raw_topic, request.params, self._now())
         )
         self._log.debug("sim.unsubscribed", topic=request.topic, account_id=request.account_id)
 
 
-def _is_rfc3339(value: str) -> bool:
+def _parse_rfc3339(value: str) -> datetime | None:
+    """An aware datetime for an RFC 3339 string (``Z`` or offset required), else ``None``."""
+    if "T" not in value.upper():
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        return False
-    return parsed.tzinfo is not None and "T" in value.upper()
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _is_rfc3339(value: str) -> bool:
+    return _parse_rfc3339(value) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,6 +708,10 @@ def _is_rfc3339(value: str) -> bool:
 class _SymbolSubscription:
     quote_fields: frozenset[str] | None
     trade_fields: frozenset[str] | None
+    time_and_sales_fields: frozenset[str] | None = None
+    greeks_fields: frozenset[str] | None = None
+    level2: bool = False
+    option: bool = False
 
 
 class _BadRequestError(Exception):
@@ -561,7 +737,24 @@ def _symbol_subscription(item: object) -> tuple[str, _SymbolSubscription]:
     trade = _field_list(item, "tradeFields")
     if quote is None and trade is None:
         quote = trade = fields if fields is not None else frozenset({ALL_FIELDS})
-    return item["symbol"], _SymbolSubscription(quote_fields=quote, trade_fields=trade)
+    symbol_type = item.get("symbolType", "equity")
+    if not isinstance(symbol_type, str):
+        raise _BadRequestError("symbolType must be a string")
+    level2 = item.get(LEVEL2_FLAG, False)
+    if not isinstance(level2, bool):
+        raise _BadRequestError(f"{LEVEL2_FLAG} must be a boolean")
+    option = symbol_type.lower() == SYMBOL_TYPE_OPTION
+    greeks = _field_list(item, "greeksFields")
+    if greeks is not None and not option:
+        raise _BadRequestError("greeksFields apply to option symbols (symbolType option) only")
+    return item["symbol"], _SymbolSubscription(
+        quote_fields=quote,
+        trade_fields=trade,
+        time_and_sales_fields=_field_list(item, "timeAndSalesFields"),
+        greeks_fields=greeks,
+        level2=level2,
+        option=option,
+    )
 
 
 def _symbols_of(payload: object) -> list[str]:
@@ -580,14 +773,28 @@ def _symbols_of(payload: object) -> list[str]:
 
 
 class MarketSession(Session):
-    """``/v1/market/ws``: ``marketStatus`` after auth, quotes and trades for subscribed symbols."""
+    """``/v1/market/ws``: ``marketStatus`` after auth and on change; quotes, trades, time &
+    sales and level 2 for subscribed equities; quotes and greeks for subscribed options."""
 
     def __init__(self, core: SimCore, transport: Transport) -> None:
         super().__init__(core, transport, MARKET_WS_PATH)
         self._subs: dict[str, _SymbolSubscription] = {}
 
     def _after_first_auth(self) -> None:
-        self.send_message(msg.market_status(self._now()))
+        streams = self._core.hub.streams
+        values = streams.status.data if streams is not None else None
+        self.send_message(msg.market_status(self._now(), values))
+
+    def on_market_status(self, values: dict[str, object]) -> None:
+        """Push a ``marketStatus`` change."""
+        if self.authenticated:
+            self.send_message(msg.market_status(self._now(), values))
+
+    def _known(self, symbol: str, sub: _SymbolSubscription) -> bool:
+        if sub.option:
+            streams = self._core.hub.streams
+            return streams is not None and streams.options.has(symbol)
+        return self._core.market.has(symbol)
 
     def _on_subscribe(self, message: JSON, request_id: str | None) -> None:
         payload = message.get("payload")
@@ -598,17 +805,20 @@ class MarketSession(Session):
         except _BadRequestError as exc:
             self._error(INVALID_MESSAGE, request_id, str(exc))
             return
-        market = self._core.market
-        unknown = [s for s in requested if not market.has(s)]
+        unknown = [s for s, sub in requested.items() if not self._known(s, sub)]
         if unknown:
             self._error(UNKNOWN_SYMBOL, request_id, ", ".join(unknown))
-        accepted = {s: sub for s, sub in requested.items() if market.has(s)}
+        accepted = {s: sub for s, sub in requested.items() if s not in unknown}
         if not accepted:
             return
         self._subs.update(accepted)
         self.send_message(msg.market_subscribed(request_id, accepted))
         now = self._now()
+        market = self._core.market
         for symbol, sub in accepted.items():
+            if sub.option:
+                self._send_option(symbol, sub, now)
+                continue
             if sub.quote_fields is not None:
                 self._send_optional(msg.quote_event(market.quote(symbol), now, sub.quote_fields))
             last = market.last_trade(symbol)
@@ -628,18 +838,44 @@ class MarketSession(Session):
         self._log.debug("sim.unsubscribed", symbols=removed)
 
     def on_market_tick(self, tick: MarketTick) -> None:
-        """Queue this tick's quotes and trades for the subscribed symbols."""
+        """Queue this tick's quotes, level 2, trades, time & sales and option updates."""
         if not self._subs or not self.authenticated:
             return
         now = self._now()
+        streams = self._core.hub.streams
         for quote in tick.quotes:
             sub = self._subs.get(quote.symbol)
-            if sub is not None and sub.quote_fields is not None:
+            if sub is None or sub.option:
+                continue
+            if sub.quote_fields is not None:
                 self._send_optional(msg.quote_event(quote, now, sub.quote_fields))
+            if sub.level2 and streams is not None:
+                book, makers = level2_rows(quote, streams.rng)
+                self.send_message(msg.level2_event(quote.symbol, book, makers, now))
         for trade in tick.trades:
             sub = self._subs.get(trade.symbol)
-            if sub is not None and sub.trade_fields is not None:
+            if sub is None or sub.option:
+                continue
+            if sub.trade_fields is not None:
                 self._send_optional(msg.trade_event(trade, now, sub.trade_fields))
+            if sub.time_and_sales_fields is not None:
+                self._send_optional(msg.time_and_sales_event(trade, now, sub.time_and_sales_fields))
+        for symbol, sub in self._subs.items():
+            if sub.option:
+                self._send_option(symbol, sub, now)
+
+    def _send_option(self, symbol: str, sub: _SymbolSubscription, now: datetime) -> None:
+        streams = self._core.hub.streams
+        if streams is None:
+            return
+        contract = streams.options.contract(symbol)
+        mark = self._core.market.mark(contract.underlying)
+        if sub.quote_fields is not None:
+            quote = streams.options.quote(symbol, mark)
+            self._send_optional(msg.quote_event(quote, now, sub.quote_fields))
+        if sub.greeks_fields is not None:
+            greeks = streams.options.greeks(symbol, mark)
+            self._send_optional(msg.greeks_event(symbol, greeks, now, sub.greeks_fields))
 
     def _send_optional(self, message: JSON | None) -> None:
         if message is not None:

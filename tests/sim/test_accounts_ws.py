@@ -297,7 +297,7 @@ async def test_other_topics_ack_and_unsubscribe(endpoints: SimEndpoints) -> None
                 if params is not None:
                     message["params"] = params
                 await client.send(message)
-                reply = await client.recv()
+                reply = await client.recv_until(lambda m: m.get("type") != "event")
                 assert reply["type"] == "subscribed"
                 assert reply["id"] == request_id
                 assert reply["topic"] == topic
@@ -311,7 +311,7 @@ async def test_other_topics_ack_and_unsubscribe(endpoints: SimEndpoints) -> None
                     "params": {"accountId": "SIM-001"},
                 }
             )
-            reply = await client.recv()
+            reply = await client.recv_until(lambda m: m.get("type") != "event")
     assert reply["type"] == "unsubscribed"
     assert reply["id"] == "u-1"
     assert reply["topic"] == "pnl"
