@@ -153,8 +153,7 @@ def _run(args: argparse.Namespace) -> int:
             args.log_format or config.engine.log_format,
         )
         pm, plugins = load_plugins(config)
-        if config.venue.kind == "aries":
-            config.access_token()  # fail now, with exit 2, if the variable is missing
+        config.check_credentials()  # fail now, with exit 2, if a credential is missing
     except (ConfigError, PluginError) as exc:
         for line in str(exc).splitlines():
             print(f"aries-engine: {line}", file=sys.stderr)

@@ -19,6 +19,7 @@ import cattrs
 from cattrs.preconf.tomllib import make_converter
 
 from engine.errors import ConfigError
+from engine.runtime.urls import url_problem
 from engine.secrets import Secret
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -73,19 +74,48 @@ class EngineSection:
     log_format: Literal["console", "json"] = "console"
 
 
+def _venue_url(kind: Literal["http", "ws"]) -> Callable[[Any, attrs.Attribute[Any], str], None]:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+        problem = url_problem(value, kind)
+        if problem is not None:
+            raise _FieldValueError(attribute.name, problem)
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class OAuthSection:
+    """``[venue.oauth]``: keep the session alive with the OAuth2 refresh-token grant.
+
+    Secrets are named by environment variable, never written in the file. With
+    ``refresh_token_store``, each rotated refresh token is saved there (mode 0600) and read back
+    at the next start, where it wins over ``refresh_token_env`` (which may have been rotated
+    away already).
+    """
+
+    client_id: str
+    client_secret_env: str = "ARIES_CLIENT_SECRET"
+    refresh_token_env: str = "ARIES_REFRESH_TOKEN"
+    refresh_token_store: str | None = None
+    refresh_skew: float = attrs.field(default=60.0, validator=_positive)
+
+
 @attrs.frozen(kw_only=True)
 class VenueSection:
     """``[venue]``: which Aries to talk to.
 
     ``kind = "simulator"`` starts the built-in simulator in-process on a loopback port chosen by
-    the OS, and uses its token. ``kind = "aries"`` connects to ``rest_base``/``ws_base`` with the
-    access token read from the environment variable named by ``access_token_env``.
+    the OS, and uses its token. ``kind = "aries"`` connects to ``rest_base``/``ws_base``
+    (``https``/``wss``; plain ``http``/``ws`` only to loopback) with either a fixed access token
+    from the environment variable ``access_token_env``, or, with a ``[venue.oauth]`` table,
+    tokens refreshed through the OAuth2 refresh-token grant.
     """
 
     kind: Literal["simulator", "aries"] = "simulator"
-    rest_base: str = "https://api.aries.com"
-    ws_base: str = "wss://api.aries.com"
+    rest_base: str = attrs.field(default="https://api.aries.com", validator=_venue_url("http"))
+    ws_base: str = attrs.field(default="wss://api.aries.com", validator=_venue_url("ws"))
     access_token_env: str = "ARIES_ACCESS_TOKEN"
+    oauth: OAuthSection | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -177,13 +207,56 @@ class EngineConfig:
         Raises:
             ConfigError: the variable is unset or empty.
         """
-        value = os.environ.get(self.venue.access_token_env, "")
-        if not value:
+        return _secret_from_env(
+            "venue.access_token_env", self.venue.access_token_env, "venue.kind = 'aries'"
+        )
+
+    def oauth_secrets(self) -> tuple[Secret, Secret | None]:
+        """The OAuth client secret and the configured refresh token (``None`` if unset).
+
+        The refresh token may be absent when ``refresh_token_store`` holds one.
+
+        Raises:
+            ConfigError: no ``[venue.oauth]`` table, the client secret is unset, or neither the
+                refresh-token variable nor an existing store provides a refresh token.
+        """
+        oauth = self.venue.oauth
+        if oauth is None:
+            raise ConfigError("venue.oauth: not configured")
+        client_secret = _secret_from_env(
+            "venue.oauth.client_secret_env", oauth.client_secret_env, "[venue.oauth]"
+        )
+        refresh = os.environ.get(oauth.refresh_token_env, "")
+        store = oauth.refresh_token_store
+        if not refresh and not (store and Path(store).exists()):
             raise ConfigError(
-                f"venue.access_token_env: environment variable "
-                f"{self.venue.access_token_env} is not set (needed for venue.kind = 'aries')"
+                f"venue.oauth.refresh_token_env: environment variable {oauth.refresh_token_env} "
+                "is not set and no refresh_token_store file exists: get a refresh token through "
+                "the OAuth consent flow and export it"
             )
-        return Secret(value)
+        return client_secret, Secret(refresh) if refresh else None
+
+    def check_credentials(self) -> None:
+        """Fail early (before anything connects) if a needed credential is missing.
+
+        Raises:
+            ConfigError: naming the variable to set; never showing a value.
+        """
+        if self.venue.kind != "aries":
+            return
+        if self.venue.oauth is None:
+            self.access_token()
+        else:
+            self.oauth_secrets()
+
+
+def _secret_from_env(key: str, variable: str, needed_for: str) -> Secret:
+    value = os.environ.get(variable, "")
+    if not value:
+        raise ConfigError(
+            f"{key}: environment variable {variable} is not set (needed for {needed_for})"
+        )
+    return Secret(value)
 
 
 def _structure_decimal(value: Any, _type: type) -> Decimal:

@@ -96,3 +96,48 @@ def test_live_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert token.reveal() == "very-secret-token"
     assert "very-secret-token" not in repr(token)
     assert "very-secret-token" not in str(token)
+
+
+def test_plain_websocket_to_a_remote_host_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**MINIMAL, "venue": {"ws_base": "ws://localhost.evil.com"}})
+    assert str(caught.value) == (
+        "engine.toml: venue.ws_base: ws:// is only allowed for loopback hosts; "
+        "use wss:// for 'localhost.evil.com'"
+    )
+
+
+def test_oauth_needs_its_client_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_config({**MINIMAL, "venue": {"kind": "aries", "oauth": {"client_id": "cid"}}})
+    monkeypatch.delenv("ARIES_CLIENT_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="ARIES_CLIENT_SECRET is not set"):
+        config.check_credentials()
+    monkeypatch.setenv("ARIES_CLIENT_SECRET", "shh-client-secret")
+    monkeypatch.delenv("ARIES_REFRESH_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="ARIES_REFRESH_TOKEN is not set"):
+        config.check_credentials()
+    monkeypatch.setenv("ARIES_REFRESH_TOKEN", "rt-secret")
+    config.check_credentials()
+    client_secret, refresh = config.oauth_secrets()
+    assert client_secret.reveal() == "shh-client-secret"
+    assert refresh is not None
+    assert refresh.reveal() == "rt-secret"
+
+
+def test_an_existing_refresh_token_store_stands_in_for_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    store = tmp_path / "refresh-token"
+    store.write_text("rotated")
+    config = parse_config(
+        {
+            **MINIMAL,
+            "venue": {
+                "kind": "aries",
+                "oauth": {"client_id": "cid", "refresh_token_store": str(store)},
+            },
+        }  # fmt: skip
+    )
+    monkeypatch.setenv("ARIES_CLIENT_SECRET", "s")
+    monkeypatch.delenv("ARIES_REFRESH_TOKEN", raising=False)
+    assert config.oauth_secrets()[1] is None  # the store provides it
