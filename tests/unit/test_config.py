@@ -136,7 +136,7 @@ def test_an_existing_refresh_token_store_stands_in_for_the_variable(
                 "kind": "aries",
                 "oauth": {"client_id": "cid", "refresh_token_store": str(store)},
             },
-        }  # fmt: skip
+        }
     )
     monkeypatch.setenv("ARIES_CLIENT_SECRET", "s")
     monkeypatch.delenv("ARIES_REFRESH_TOKEN", raising=False)
