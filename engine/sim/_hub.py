@@ -13,7 +13,7 @@ import trio
 
 from engine.sim import _messages as msg
 from engine.sim._faults import FaultController
-from engine.sim._ledger import AccountUpdate, OrderUpdate
+from engine.sim._ledger import AccountInfo, AccountUpdate, OrderUpdate
 from engine.sim._market import MarketTick
 from engine.sim._profile import WS_PATHS
 from engine.sim._streams import NewsItem, SimStreams, WatchlistChange
@@ -166,6 +166,14 @@ class Hub:
         if fills:
             self._fills += fills
             self._notify()
+
+    def publish_account_info(self, info: AccountInfo) -> None:
+        """Send an ``account.info`` event to the sockets subscribed to that account."""
+        targets = [s for s in self._sessions if s.wants_account(info.account_id)]
+        if targets:
+            text = json.dumps(msg.account_info_event(info, self._now()))
+            for session in targets:
+                self.faults.deliver_account_events(session, [text])
 
     def publish_watchlist(self, change: WatchlistChange) -> None:
         """Send a watchlist change to the user's sockets subscribed to ``watchlist``."""

@@ -458,6 +458,7 @@ class _Account:
     realized: Decimal = _ZERO
     value_bought: Decimal = _ZERO
     value_sold: Decimal = _ZERO
+    status: str = ACCOUNT_STATUS
 
     @property
     def credit_multiplier(self) -> Decimal:
@@ -540,6 +541,11 @@ class Ledger:
     # -- queries ---------------------------------------------------------------------------
 
     @property
+    def as_of(self) -> date:
+        """The trading date the option chain is listed for (the day the simulator opened)."""
+        return self._as_of
+
+    @property
     def account_ids(self) -> tuple[str, ...]:
         """Every simulated account."""
         return tuple(self._accounts)
@@ -556,9 +562,25 @@ class Ledger:
             account_type=acct.account_type,
             account_class=ACCOUNT_CLASS,
             options_level=acct.options_level,
-            status=ACCOUNT_STATUS,
+            status=acct.status,
             pattern_day_trader=acct.pattern_day_trader,
         )
+
+    def update_info(
+        self, account_id: str, *, status: str | None = None, options_level: str | None = None
+    ) -> AccountInfo | None:
+        """Change an account's status and/or options level; the new info if anything changed."""
+        acct = self._accounts[account_id]
+        if options_level is not None and options_level not in OPTIONS_LEVELS:
+            raise ValueError(f"options_level must be one of {OPTIONS_LEVELS}")
+        before = (acct.status, acct.options_level)
+        if status is not None:
+            acct.status = status
+        if options_level is not None:
+            acct.options_level = options_level
+        if (acct.status, acct.options_level) == before:
+            return None
+        return self.info(account_id)
 
     def balance(self, account_id: str) -> BalanceView:
         """The account's balance table right now."""

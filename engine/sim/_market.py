@@ -292,6 +292,23 @@ class MarketModel:
             raise KeyError(symbol)
         return _options.quote(contract, self.mark(contract.underlying), as_of)
 
+    def option_summary(self, symbol: str, as_of: date) -> SymbolSummary:
+        """Charts statistics of a listed option: open / previous close is its value at the
+        underlying's start price, last its current mid (no option prints: volume 0)."""
+        quote = self.option_quote(symbol, as_of)
+        contract = quote.contract
+        opened = _options.theoretical_value(contract, self.start_price(contract.underlying), as_of)
+        last = quote.mid
+        return SymbolSummary(
+            symbol=symbol,
+            open=opened,
+            high=max(opened, last),
+            low=min(opened, last),
+            prev_close=opened,
+            last=last,
+            volume=0,
+        )
+
     def step(self) -> MarketTick:
         """Advance every symbol one random-walk step; return the new quotes and any trades."""
         self._tick_number += 1

@@ -14,6 +14,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from engine.sim._ledger import (
+    OPTION,
+    AccountInfo,
     AccountSnapshot,
     AccountUpdate,
     BalanceUpdate,
@@ -24,6 +26,7 @@ from engine.sim._ledger import (
     PositionView,
 )
 from engine.sim._market import Quote, SymbolSummary, Trade
+from engine.sim._options import parse_osi
 from engine.sim._profile import (
     ALL_FIELDS,
     AVG_PRICE_DECIMALS,
@@ -31,18 +34,20 @@ from engine.sim._profile import (
     MARKET_STATUS_DATA,
     MARKET_TIMESTAMP_TZ,
     ORDER_CATEGORY,
-    ORDER_SECURITY_TYPE,
     TEXT_CANCEL_PROCESSED,
     TOPIC_ACCOUNT,
     TOPIC_NEWS,
     TOPIC_PNL,
     TOPIC_WATCHLIST,
+    TRAIL_OFFSET_FIELD,
+    TRAIL_OFFSET_TYPE_FIELD,
     UNMODELLED_BALANCE_FIELDS,
     V1_STATUS_BY_ORD_STATUS,
 )
 from engine.sim._requests import FieldProblem
 from engine.sim._stream_profile import PNL_SNAPSHOT_ACTION
 from engine.sim._streams import WATCHLIST_REMOVE, Candle, NewsItem, WatchlistChange
+from engine.sim._vocab import OrderType
 
 JSON = dict[str, Any]
 
@@ -219,7 +224,11 @@ def account_snapshot(snapshot: AccountSnapshot) -> JSON:
 def order_v2(
     order: OrderView, last_qty: Decimal | None = None, last_px: Decimal | None = None
 ) -> JSON:
-    """§4.4: a v2 order (``lastQty``/``lastPx`` only on fills)."""
+    """§4.4: a v2 order (``lastQty``/``lastPx`` only on fills).
+
+    ``securityType`` is the instrument's (``EQUITY`` / ``OPTION``); a TRAILING_STOP carries its
+    offset fields (``TRAIL_OFFSET_FIELD`` / ``TRAIL_OFFSET_TYPE_FIELD``).
+    """
     data: JSON = {
         "clOrdId": order.cl_ord_id,
         "ordId": order.ord_id,
@@ -246,13 +255,16 @@ def order_v2(
             "exDestination": order.ex_destination,
             "text": order.text,
             "ordRejReason": order.rej_reason,
-            "securityType": ORDER_SECURITY_TYPE,
+            "securityType": order.security_type,
             "category": ORDER_CATEGORY,
             "legs": [],
             "createdAt": rfc3339(order.created_at),
             "updatedAt": rfc3339(order.updated_at),
         }
     )
+    if order.type is OrderType.TRAILING_STOP and order.trail_offset is not None:
+        data[TRAIL_OFFSET_FIELD] = quantity(order.trail_offset)
+        data[TRAIL_OFFSET_TYPE_FIELD] = order.trail_offset_type or ""
     return data
 
 
@@ -278,13 +290,26 @@ def order_v1(order: OrderView) -> JSON:
     }
 
 
-def position_data(position: PositionView) -> JSON:
-    """§4.5: a position with the primary fields and their aliases."""
+def _option_fields(symbol: str) -> JSON:
+    contract = parse_osi(symbol)
+    if contract is None:
+        return {}
     return {
+        "putCall": contract.put_call,
+        "strikePrice": money(contract.strike),
+        "maturity": contract.expiry.isoformat(),
+        "underlying": contract.underlying,
+    }
+
+
+def position_data(position: PositionView) -> JSON:
+    """§4.5: a position with the primary fields, their aliases and (options) the contract's
+    ``putCall``/``strikePrice``/``maturity``/``underlying``."""
+    data: JSON = {
         "accountId": position.account_id,
         "symbol": position.symbol,
-        "securityType": ORDER_SECURITY_TYPE,
-        "instrument": ORDER_SECURITY_TYPE,
+        "securityType": position.security_type,
+        "instrument": position.security_type,
         "quantity": quantity(position.quantity),
         "avgPrice": avg_price(position.avg_price),
         "avgCost": avg_price(position.avg_price),
@@ -295,6 +320,9 @@ def position_data(position: PositionView) -> JSON:
         "createdAt": rfc3339(position.created_at),
         "updatedAt": rfc3339(position.updated_at),
     }
+    if position.security_type == OPTION:
+        data.update(_option_fields(position.symbol))
+    return data
 
 
 def balance_fields(balance: BalanceView) -> JSON:
@@ -332,6 +360,15 @@ def balance_data(balance: BalanceView) -> JSON:
     return data
 
 
+def _account_envelope(kind: str, account_id: str, data: JSON, now: datetime) -> JSON:
+    return {
+        "type": "event",
+        "topic": TOPIC_ACCOUNT,
+        "payload": {"action": "update", "type": kind, "accountId": account_id, "data": data},
+        "timestamp": rfc3339(now),
+    }
+
+
 def account_event(update: AccountUpdate, now: datetime) -> JSON:
     """§0.2 rows 9-11: an ``account.order`` / ``account.position`` / ``account.balance`` event."""
     kind: str
@@ -344,12 +381,21 @@ def account_event(update: AccountUpdate, now: datetime) -> JSON:
         kind, data = "account.balance", balance_data(update.balance)
     else:  # pragma: no cover - exhaustive
         raise TypeError(f"unknown account update {update!r}")
-    return {
-        "type": "event",
-        "topic": TOPIC_ACCOUNT,
-        "payload": {"action": "update", "type": kind, "accountId": update.account_id, "data": data},
-        "timestamp": rfc3339(now),
+    return _account_envelope(kind, update.account_id, data, now)
+
+
+def account_info_event(info: AccountInfo, now: datetime) -> JSON:
+    """§0.2 row 12 / §4.7 (INFERRED data): the account fields that can change."""
+    data: JSON = {
+        "accountId": info.account_id,
+        "status": info.status,
+        "accountType": info.account_type,
+        "accountClass": info.account_class,
+        "optionsLevel": info.options_level,
+        "isSim": True,
+        "updatedAt": rfc3339(now),
     }
+    return _account_envelope("account.info", info.account_id, data, now)
 
 
 def pnl_candle_data(candle: Candle) -> JSON:
@@ -571,7 +617,9 @@ def chart_event(quote: Quote, summary: SymbolSummary, trade: Trade | None, now: 
             "bid": float(quote.bid),
             "ask": float(quote.ask),
             "ch": float(change),
-            "chp": float((change / summary.prev_close * 100).quantize(_CENT)),
+            "chp": float((change / summary.prev_close * 100).quantize(_CENT))
+            if summary.prev_close
+            else 0.0,
             "open_price": float(summary.open),
             "high_price": float(summary.high),
             "low_price": float(summary.low),

@@ -5,7 +5,8 @@ OSI symbols follow §4.5's compact form ``AAPL270115C00150000``: root, expiry ``
 monthly expiries (third Fridays strictly after the as-of date) and ``2 × OPTION_STRIKES_EACH_SIDE
 + 1`` strikes around the underlying's *start* price, so the chain never shifts during a run.
 Prices are Black-Scholes (zero rates, flat ``OPTION_VOLATILITY``) from the underlying's mark; the
-quote is that value ± a half spread on the cent grid. Every number is INFERRED (``_profile``).
+quote is that value ± a half spread on the cent grid; ``greeks`` come from the same model.
+Every number is INFERRED (``_profile``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.sim._profile import (
     OPTION_VOLATILITY,
     TICK_SIZE,
 )
+from engine.sim._stream_profile import GREEK_KEYS
 
 _OSI = re.compile(r"^([A-Z]{1,6})(\d{2})(\d{2})(\d{2})([CP])(\d{8})$")
 _THOUSAND = Decimal(1000)
@@ -145,23 +147,69 @@ def _norm_cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-def theoretical_value(contract: OptionContract, spot: Decimal, as_of: date) -> Decimal:
-    """Black-Scholes value (zero rates, flat volatility), on the cent grid."""
-    s = float(spot)
-    k = float(contract.strike)
-    intrinsic = max(0.0, s - k) if contract.put_call == "CALL" else max(0.0, k - s)
-    days = (contract.expiry - as_of).days
-    if days <= 0 or s <= 0:
-        value = intrinsic
-    else:
+def _norm_pdf(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+@attrs.frozen(kw_only=True)
+class _Inputs:
+    """Black-Scholes inputs of one contract at one spot (zero rates, flat volatility)."""
+
+    s: float
+    k: float
+    t: float  # years to expiry; 0 at or after expiry
+    d1: float
+    d2: float
+
+    @classmethod
+    def of(cls, contract: OptionContract, spot: Decimal, as_of: date) -> _Inputs:
+        s, k = float(spot), float(contract.strike)
+        days = (contract.expiry - as_of).days
+        if days <= 0 or s <= 0:
+            return cls(s=s, k=k, t=0.0, d1=0.0, d2=0.0)
         t = days / 365.0
         vol_t = OPTION_VOLATILITY * math.sqrt(t)
         d1 = (math.log(s / k) + 0.5 * OPTION_VOLATILITY**2 * t) / vol_t
-        d2 = d1 - vol_t
-        call = s * _norm_cdf(d1) - k * _norm_cdf(d2)
-        value = call if contract.put_call == "CALL" else call - s + k
+        return cls(s=s, k=k, t=t, d1=d1, d2=d1 - vol_t)
+
+
+def theoretical_value(contract: OptionContract, spot: Decimal, as_of: date) -> Decimal:
+    """Black-Scholes value (zero rates, flat volatility), on the cent grid."""
+    x = _Inputs.of(contract, spot, as_of)
+    intrinsic = max(0.0, x.s - x.k) if contract.put_call == "CALL" else max(0.0, x.k - x.s)
+    if x.t == 0:
+        value = intrinsic
+    else:
+        call = x.s * _norm_cdf(x.d1) - x.k * _norm_cdf(x.d2)
+        value = call if contract.put_call == "CALL" else call - x.s + x.k
         value = max(value, intrinsic)
     return Decimal(repr(round(value, 2))).quantize(TICK_SIZE)
+
+
+def greeks(contract: OptionContract, spot: Decimal, as_of: date) -> dict[str, str]:
+    """``GREEK_KEYS`` of the same model: delta, gamma, theta (per day), vega and rho (per 1 %),
+    implied volatility; four-decimal strings. At or after expiry: delta 1/0/-1, the rest 0."""
+    x = _Inputs.of(contract, spot, as_of)
+    call = contract.put_call == "CALL"
+    vol = OPTION_VOLATILITY
+    if x.t == 0:
+        itm = x.s > x.k if call else x.s < x.k
+        delta = (1.0 if call else -1.0) if itm else 0.0
+        values = (delta, 0.0, 0.0, 0.0, 0.0, vol)
+    else:
+        sq = math.sqrt(x.t)
+        pdf = _norm_pdf(x.d1)
+        gamma = pdf / (x.s * vol * sq)
+        vega = x.s * pdf * sq / 100
+        theta = -x.s * pdf * vol / (2 * sq) / 365
+        if call:
+            delta = _norm_cdf(x.d1)
+            rho = x.k * x.t * _norm_cdf(x.d2) / 100
+        else:
+            delta = _norm_cdf(x.d1) - 1
+            rho = -x.k * x.t * _norm_cdf(-x.d2) / 100
+        values = (delta, gamma, theta, vega, rho, vol)
+    return {key: f"{value:.4f}" for key, value in zip(GREEK_KEYS, values, strict=True)}
 
 
 def quote(contract: OptionContract, spot: Decimal, as_of: date) -> OptionQuote:

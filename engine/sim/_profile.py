@@ -197,7 +197,6 @@ ORD_ID_FORMAT: Final = "sim-ord-{n:06d}"
 #: v2 order constants the simulator does not model (VERIFIED field names, INFERRED values).
 ORDER_CURRENCY: Final = "USD"
 ORDER_EX_DESTINATION: Final = "MNGD"
-ORDER_SECURITY_TYPE: Final = "EQUITY"
 ORDER_CATEGORY: Final = "SINGLE_LEG"
 #: Legacy v1 ``status`` for each v2 ``ordStatus`` (§8.5 shows ``WORKING`` for ``NEW``).
 V1_STATUS_BY_ORD_STATUS: Final = {

@@ -25,7 +25,6 @@ from engine.sim._ledger import Ledger
 from engine.sim._market import MarketModel
 from engine.sim._profile import CLOSE_DROPPED, WS_PATHS
 from engine.sim._stream_profile import (
-    DEFAULT_USER,
     NEWS_EVERY_TICKS,
     SEED_WATCHLIST_ID,
     WATCHLIST_EVERY_TICKS,
@@ -34,12 +33,12 @@ from engine.sim._streams import (
     MarketStatusBoard,
     NewsItem,
     NewsWire,
-    OptionChain,
     PnlRecorder,
     SimStreams,
     WatchlistChange,
     Watchlists,
 )
+from engine.sim._users import UserRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -91,18 +90,19 @@ class Simulator:
         market = MarketModel(config.symbols, random.Random(config.seed))
         ledger = Ledger(config.accounts, market, opened_at=self._now())
         hub = Hub(self._now)
+        # SimCore opens the other users' accounts: read the account ids after building it.
+        self._core = SimCore(config=config, now=self._now, market=market, ledger=ledger, hub=hub)
         watchlists = Watchlists()
-        watchlists.seed(DEFAULT_USER, config.symbols)
+        for user in self._core.users.users:
+            watchlists.seed(user.user_id, config.symbols)
         hub.streams = SimStreams(
             pnl=PnlRecorder(lambda a: ledger.balance(a).total_equity, ledger.account_ids),
             watchlists=watchlists,
             news=NewsWire(config.seed),
-            options=OptionChain(config.symbols, self._now().date()),
-            status=MarketStatusBoard(),
+            status=MarketStatusBoard(market.market_status()),
             rng=random.Random(f"{config.seed}:streams"),
         )
         self._streams = hub.streams
-        self._core = SimCore(config=config, now=self._now, market=market, ledger=ledger, hub=hub)
         self._endpoints: SimEndpoints | None = None
         self._ran = False
 
@@ -129,6 +129,11 @@ class Simulator:
     def ledger(self) -> Ledger:
         """The per-account truth (read-only use expected)."""
         return self._core.ledger
+
+    @property
+    def users(self) -> UserRegistry:
+        """Users, their accounts and tokens (``token_expires_at`` of an issued token)."""
+        return self._core.users
 
     async def run(
         self, *, task_status: trio.TaskStatus[SimEndpoints] = trio.TASK_STATUS_IGNORED
@@ -191,7 +196,7 @@ class Simulator:
         core.hub.publish_streams_tick()
         if WATCHLIST_EVERY_TICKS and tick.number % WATCHLIST_EVERY_TICKS == 0:
             change = streams.watchlists.random_change(
-                DEFAULT_USER, self._config.symbols, streams.rng
+                self._config.default_user_id, self._config.symbols, streams.rng
             )
             core.hub.publish_watchlist(change)
         if NEWS_EVERY_TICKS and tick.number % NEWS_EVERY_TICKS == 0:
@@ -224,16 +229,31 @@ class Simulator:
         """The fault-injection control API (``await sim.faults.apply(Fault.silent_socket())``)."""
         return self._core.hub.faults
 
+    def _user(self, user: str | None) -> str:
+        """``user`` or the default user's id (watchlists are per user)."""
+        return self._config.default_user_id if user is None else user
+
+    def set_account_status(
+        self, account_id: str, status: str | None = None, *, options_level: str | None = None
+    ) -> bool:
+        """Change an account's ``status`` / ``optionsLevel`` and emit ``account.info`` (§4.7)
+        to the sockets subscribed to it. ``False`` if nothing changed."""
+        info = self._core.ledger.update_info(account_id, status=status, options_level=options_level)
+        if info is None:
+            return False
+        self._core.hub.publish_account_info(info)
+        return True
+
     def watchlist_add(
         self,
         symbol: str,
         *,
         watchlist_id: str = SEED_WATCHLIST_ID,
         name: str | None = None,
-        user: str = DEFAULT_USER,
+        user: str | None = None,
     ) -> WatchlistChange:
         """Add ``symbol`` to a watchlist of ``user`` and emit ``watchlist.add``."""
-        change = self._streams.watchlists.add(user, symbol, watchlist_id, name)
+        change = self._streams.watchlists.add(self._user(user), symbol, watchlist_id, name)
         self._core.hub.publish_watchlist(change)
         return change
 
@@ -244,11 +264,11 @@ class Simulator:
         symbol: str | None = None,
         position: int | None = None,
         name: str | None = None,
-        user: str = DEFAULT_USER,
+        user: str | None = None,
     ) -> WatchlistChange:
         """Rename a watchlist and/or move ``symbol`` to ``position``; emit ``watchlist.update``."""
         change = self._streams.watchlists.update(
-            user, watchlist_id, symbol=symbol, position=position, name=name
+            self._user(user), watchlist_id, symbol=symbol, position=position, name=name
         )
         self._core.hub.publish_watchlist(change)
         return change
@@ -258,10 +278,10 @@ class Simulator:
         symbol: str | None = None,
         *,
         watchlist_id: str = SEED_WATCHLIST_ID,
-        user: str = DEFAULT_USER,
+        user: str | None = None,
     ) -> WatchlistChange:
         """Remove ``symbol`` (or the whole list) and emit ``watchlist.remove``."""
-        change = self._streams.watchlists.remove(user, watchlist_id, symbol)
+        change = self._streams.watchlists.remove(self._user(user), watchlist_id, symbol)
         self._core.hub.publish_watchlist(change)
         return change
 
@@ -291,5 +311,10 @@ class Simulator:
 
     @property
     def option_symbols(self) -> tuple[str, ...]:
-        """OSI symbols the market socket serves (``symbolType: "option"``)."""
-        return self._streams.options.symbols
+        """OSI symbols of the listed options (market socket ``symbolType: "option"``, charts)."""
+        market, as_of = self._core.market, self._core.ledger.as_of
+        return tuple(
+            contract.symbol
+            for underlying in market.option_underlyings()
+            for contract in market.option_chain(underlying, as_of)
+        )

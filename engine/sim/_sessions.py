@@ -22,11 +22,10 @@ first; fault-injection drops, idle drops and overflows close at once.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import math
 import random
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import attrs
@@ -34,8 +33,11 @@ import structlog
 import trio
 
 from engine.sim import _messages as msg
+from engine.sim._config import SimUser
 from engine.sim._core import SimCore
-from engine.sim._market import MarketTick, Trade
+from engine.sim._market import MarketModel, MarketTick, Quote, SymbolSummary, Trade
+from engine.sim._options import greeks as option_greeks
+from engine.sim._options import underlying_of
 from engine.sim._profile import (
     ACCESS_DENIED,
     ACCOUNTS_WS_PATH,
@@ -73,7 +75,6 @@ from engine.sim._profile import (
     UNSUPPORTED_REQUEST,
 )
 from engine.sim._stream_profile import (
-    DEFAULT_USER,
     LEVEL2_FLAG,
     PNL_ECHO_DEFAULT_INTERVAL,
     SYMBOL_TYPE_OPTION,
@@ -156,7 +157,8 @@ class Session:
         self._warned = False
         self._silent = core.hub.faults.is_silent(path)
         self._nursery: trio.Nursery | None = None
-        self.user: str | None = None
+        self.user: SimUser | None = None
+        self._traffic = self._log.info if self._config.log_traffic else self._log.debug
 
     # -- used by the hub ---------------------------------------------------------------------
 
@@ -237,7 +239,7 @@ class Session:
             self._finished.set()
             return
         hub = self._core.hub
-        self._log.debug("sim.session.opened")
+        self._traffic("sim.session.opened")
         try:
             async with trio.open_nursery() as nursery:
                 self._scope = nursery.cancel_scope
@@ -255,9 +257,7 @@ class Session:
         finally:
             hub.unregister(self)
             self._finished.set()
-            self._log.debug(
-                "sim.session.closed", code=self._close_code, peer_closed=self._peer_gone
-            )
+            self._traffic("sim.session.closed", code=self._close_code, peer_closed=self._peer_gone)
 
     async def _read_loop(self) -> None:
         while True:
@@ -433,35 +433,41 @@ class Session:
             self._log.info("sim.auth.rejected", code=TOKEN_REQUIRED)
             self._error(TOKEN_REQUIRED, request_id)
             return
-        user = self._user_for_token(token)
+        users = self._core.users
+        user = users.user_for_token(token, trio.current_time())
         if user is None or self._core.hub.faults.take_auth_rejection(self.path):
             self._log.info("sim.auth.rejected", code=INVALID_TOKEN)
             self._error(INVALID_TOKEN, request_id)
             return
+        if self.user is not None and user.user_id != self.user.user_id:
+            # INFERRED: re-auth in place keeps the subscriptions, so it must stay the same user.
+            self._log.info("sim.auth.rejected", code=INVALID_TOKEN, reason="different user")
+            self._error(INVALID_TOKEN, request_id, "re-authenticate as the same user")
+            return
         self.user = user
-        self._authenticate(request_id)
+        self._authenticate(request_id, users.token_expires_at(token))
 
-    def _user_for_token(self, token: str) -> str | None:
-        """The user a token belongs to; ``None`` for an unknown, expired or revoked token.
-
-        Stand-in until the simulator has a user registry: the configured token is the one user's.
-        """
-        if hmac.compare_digest(token.encode(), self._config.token.encode()):
-            return DEFAULT_USER
-        return None
-
-    def _authenticate(self, request_id: str | None) -> None:
+    def _authenticate(self, request_id: str | None, token_expires_at: float | None) -> None:
+        """Open (or renew) the session: ``session_length``, cut short by an issued token's own
+        expiry (a session never outlives its token)."""
         first = not self._first_auth.is_set()
         now = self._now()
-        session_ms = round(self._config.session_length * 1000)
-        self._expires_at = trio.current_time() + self._config.session_length
+        clock = trio.current_time()
+        length = self._config.session_length
+        if token_expires_at is not None:
+            length = max(0.0, min(length, token_expires_at - clock))
+        session_ms = round(length * 1000)
+        self._expires_at = clock + length
         self._expires_at_ms = msg.epoch_ms(now) + session_ms
         self._warned = False
         self._authenticated = True
         self.send_message(msg.auth_success(request_id, now, session_ms))
         self._core.hub.note_auth(self.path)
-        self._log.debug(
-            "sim.auth.succeeded", reauth=not first, expires_in=self._config.session_length
+        self._traffic(
+            "sim.auth.succeeded",
+            user=self.user.user_id if self.user is not None else None,
+            reauth=not first,
+            expires_in=length,
         )
         changed, self._auth_changed = self._auth_changed, trio.Event()
         changed.set()
@@ -554,8 +560,8 @@ class AccountsSession(Session):
         )
 
     def _owns(self, account_id: str) -> bool:
-        """Whether the authenticated user owns ``account_id`` (stand-in: one user owns all)."""
-        return self.user is not None and self._core.ledger.owns(account_id)
+        """Whether the authenticated user owns ``account_id`` (else ``ACCESS_DENIED``)."""
+        return self.user is not None and self._core.users.owns(self.user, account_id)
 
     def _on_subscribe(self, message: JSON, request_id: str | None) -> None:
         request = self._topic_request(message, request_id)
@@ -656,7 +662,13 @@ class AccountsSession(Session):
 
     def on_watchlist(self, change: WatchlistChange) -> None:
         """Forward the user's watchlist changes when subscribed to ``watchlist``."""
-        if self._watchlist and self.authenticated and change.user == self.user:
+        user = self.user
+        if (
+            self._watchlist
+            and self.authenticated
+            and user is not None
+            and change.user == user.user_id
+        ):
             self.send_message(msg.watchlist_event(change, self._now()))
 
     def on_news(self, item: NewsItem) -> None:
@@ -772,6 +784,18 @@ def _symbols_of(payload: object) -> list[str]:
     return symbols
 
 
+def _option_touch(market: MarketModel, symbol: str, as_of: date) -> Quote:
+    """A listed option's ``MarketModel.option_quote`` as a top-of-book ``Quote``."""
+    option = market.option_quote(symbol, as_of)
+    return Quote(
+        symbol=symbol,
+        bid=option.bid,
+        ask=option.ask,
+        bid_size=option.bid_size,
+        ask_size=option.ask_size,
+    )
+
+
 class MarketSession(Session):
     """``/v1/market/ws``: ``marketStatus`` after auth and on change; quotes, trades, time &
     sales and level 2 for subscribed equities; quotes and greeks for subscribed options."""
@@ -792,8 +816,7 @@ class MarketSession(Session):
 
     def _known(self, symbol: str, sub: _SymbolSubscription) -> bool:
         if sub.option:
-            streams = self._core.hub.streams
-            return streams is not None and streams.options.has(symbol)
+            return self._core.market.option_contract(symbol, self._core.ledger.as_of) is not None
         return self._core.market.has(symbol)
 
     def _on_subscribe(self, message: JSON, request_id: str | None) -> None:
@@ -842,15 +865,14 @@ class MarketSession(Session):
         if not self._subs or not self.authenticated:
             return
         now = self._now()
-        streams = self._core.hub.streams
         for quote in tick.quotes:
             sub = self._subs.get(quote.symbol)
             if sub is None or sub.option:
                 continue
             if sub.quote_fields is not None:
                 self._send_optional(msg.quote_event(quote, now, sub.quote_fields))
-            if sub.level2 and streams is not None:
-                book, makers = level2_rows(quote, streams.rng)
+            if sub.level2:
+                book, makers = level2_rows(self._core.market.book(quote.symbol))
                 self.send_message(msg.level2_event(quote.symbol, book, makers, now))
         for trade in tick.trades:
             sub = self._subs.get(trade.symbol)
@@ -865,16 +887,15 @@ class MarketSession(Session):
                 self._send_option(symbol, sub, now)
 
     def _send_option(self, symbol: str, sub: _SymbolSubscription, now: datetime) -> None:
-        streams = self._core.hub.streams
-        if streams is None:
-            return
-        contract = streams.options.contract(symbol)
-        mark = self._core.market.mark(contract.underlying)
+        market, as_of = self._core.market, self._core.ledger.as_of
         if sub.quote_fields is not None:
-            quote = streams.options.quote(symbol, mark)
-            self._send_optional(msg.quote_event(quote, now, sub.quote_fields))
+            self._send_optional(
+                msg.quote_event(_option_touch(market, symbol, as_of), now, sub.quote_fields)
+            )
         if sub.greeks_fields is not None:
-            greeks = streams.options.greeks(symbol, mark)
+            contract = market.option_contract(symbol, as_of)
+            assert contract is not None  # subscribed only when listed
+            greeks = option_greeks(contract, market.mark(contract.underlying), as_of)
             self._send_optional(msg.greeks_event(symbol, greeks, now, sub.greeks_fields))
 
     def _send_optional(self, message: JSON | None) -> None:
@@ -909,18 +930,30 @@ class ChartsSession(Session):
         symbols = self._requested_symbols(message, request_id)
         if symbols is None:
             return
-        market = self._core.market
         for symbol in symbols:
-            if not market.has(symbol):
+            if not self._known(symbol):
                 self._error(UNKNOWN_SYMBOL, request_id, symbol)
                 continue
             self._symbols[symbol] = None
             now = self._now()
             self.send_message(msg.chart_subscribed(request_id, symbol, now))
-            self.send_message(
-                msg.chart_event(market.quote(symbol), market.summary(symbol), None, now)
-            )
+            quote, summary = self._view(symbol)
+            self.send_message(msg.chart_event(quote, summary, None, now))
             self._core.hub.note_subscribe(self.path)
+
+    def _known(self, symbol: str) -> bool:
+        """An equity of the market or a listed option (OSI symbol)."""
+        market = self._core.market
+        return market.has(symbol) or (
+            market.option_contract(symbol, self._core.ledger.as_of) is not None
+        )
+
+    def _view(self, symbol: str) -> tuple[Quote, SymbolSummary]:
+        market = self._core.market
+        if market.has(symbol):
+            return market.quote(symbol), market.summary(symbol)
+        as_of = self._core.ledger.as_of
+        return _option_touch(market, symbol, as_of), market.option_summary(symbol, as_of)
 
     def _on_unsubscribe(self, message: JSON, request_id: str | None) -> None:
         symbols = self._requested_symbols(message, request_id)
@@ -935,12 +968,11 @@ class ChartsSession(Session):
         if not self._symbols or not self.authenticated:
             return
         now = self._now()
-        market = self._core.market
         trades: dict[str, Trade] = {t.symbol: t for t in tick.trades}
-        for quote in tick.quotes:
-            if quote.symbol in self._symbols:
-                self.send_message(
-                    msg.chart_event(
-                        quote, market.summary(quote.symbol), trades.get(quote.symbol), now
-                    )
-                )
+        moved = {q.symbol for q in tick.quotes}
+        for symbol in self._symbols:
+            underlying = symbol if symbol in moved else underlying_of(symbol)
+            if underlying not in moved:
+                continue
+            quote, summary = self._view(symbol)
+            self.send_message(msg.chart_event(quote, summary, trades.get(symbol), now))

@@ -1,14 +1,13 @@
 """INFERRED values of the simulator's streams and fault injection (companion of ``_profile``).
 
 ``engine.sim._profile`` holds the protocol vocabulary; this module holds the choices made for the
-P&L, watchlist and news streams, the level-2 / greeks / option stand-ins of the market socket,
+P&L, watchlist and news streams, the level-2 and greeks names of the market socket,
 and the fault-injection defaults. Every value here is INFERRED (ARIES.md gives none of them); the
 comment names the ARIES.md section it serves, so one edit corrects it.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Final
 
 # --------------------------------------------------------------------------------------------
@@ -38,8 +37,6 @@ PNL_ECHO_DEFAULT_INTERVAL: Final = True
 # Watchlist and news (§4.9).
 # --------------------------------------------------------------------------------------------
 
-#: The simulated user when no user registry is present (one user owns every account).
-DEFAULT_USER: Final = "sim-user"
 #: The watchlist every user starts with: id, name; symbols are the first configured ones.
 SEED_WATCHLIST_ID: Final = "wl-1"
 SEED_WATCHLIST_NAME: Final = "Simulated"
@@ -61,23 +58,16 @@ NEWS_HEADLINES: Final = (
 )
 
 # --------------------------------------------------------------------------------------------
-# Market socket stand-ins (§5.3-§5.6) until the market model carries books and chains.
+# Market socket (§5.3-§5.6). Books, chains and prices come from the market model
+# (``MarketModel.book``, ``option_chain``, ``option_quote``; numbers in ``_profile``).
 # --------------------------------------------------------------------------------------------
 
 #: Request flag of a level-2 subscription (§5.4 INFERRED boolean).
 LEVEL2_FLAG: Final = "level2"
-#: Price levels per side of the synthetic book, and the market makers quoting it.
-L2_DEPTH: Final = 5
+#: Market makers of the level-2 ``quotes`` rows: maker ``i`` quotes book level ``i`` each side.
 L2_EXCHANGES: Final = ("NSDQ", "ARCA", "NYSE", "BATS")
 #: ``symbolType`` value of option subscriptions (§5.1 VERIFIED prose).
 SYMBOL_TYPE_OPTION: Final = "option"
-#: The stand-in option chain: expiries (days ahead, rounded to the next Friday) and strikes
-#: (this many steps either side of the underlying's start price, rounded to the step).
-OPTION_EXPIRY_DAYS: Final = (7, 35)
-OPTION_STRIKE_STEPS: Final = 3
-OPTION_STRIKE_STEP: Final = Decimal(5)
-OPTION_VOLATILITY: Final = 0.30
-OPTION_RATE: Final = 0.04
 #: Greek key names (§5.5 INFERRED).
 GREEK_KEYS: Final = ("delta", "gamma", "theta", "vega", "rho", "impliedVolatility")
 

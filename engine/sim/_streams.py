@@ -4,9 +4,8 @@
   once per market tick and cuts the samples into OHLC candles for the ``pnl`` topic (§4.8);
 * ``Watchlists``: each user's watchlists, the source of ``watchlist.add|update|remove`` (§4.9);
 * ``NewsWire``: seeded headlines and ``publish_news`` items for the ``news`` topic (§4.9);
-* ``OptionChain``, ``level2_rows``, ``MarketStatusBoard``: market-socket stand-ins (option
-  quotes and greeks, compact level-2 rows, market status changes, §5.3-§5.6) until the market
-  model carries them itself.
+* ``level2_rows`` (compact rows of ``MarketModel.book()``) and ``MarketStatusBoard`` (market
+  status changes on top of ``MarketModel.market_status()``) for the market socket (§5.3, §5.6).
 
 Every number comes from ``engine.sim._stream_profile``; randomness from seeded ``random.Random``.
 """
@@ -15,31 +14,22 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from engine.sim._market import Quote
-from engine.sim._profile import MARKET_STATUS_DATA, START_PRICES, TICK_SIZE
+from engine.sim._market import Book
 from engine.sim._stream_profile import (
-    GREEK_KEYS,
-    L2_DEPTH,
     L2_EXCHANGES,
     NEWS_HEADLINES,
     NEWS_ID_FORMAT,
     NEWS_SOURCE,
     NEWS_TOPICS,
     NEWS_URL_FORMAT,
-    OPTION_EXPIRY_DAYS,
-    OPTION_RATE,
-    OPTION_STRIKE_STEP,
-    OPTION_STRIKE_STEPS,
-    OPTION_VOLATILITY,
     PNL_INTERVAL_SECONDS,
     PNL_MAX_SAMPLES,
     PNL_MONTH_INTERVAL,
@@ -317,147 +307,34 @@ class NewsWire:
 
 
 # ---------------------------------------------------------------------------------------------
-# Market-socket stand-ins: option chain with greeks, level 2, market status
+# Market socket: level-2 rows of the model's book, market status changes
 # ---------------------------------------------------------------------------------------------
 
-_OSI = re.compile(r"^([A-Z]{1,6})(\d{6})([CP])(\d{8})$")
 
+def level2_rows(book: Book) -> tuple[list[str], list[str]]:
+    """Compact level-2 rows (§5.6 VERIFIED format) of ``MarketModel.book()``.
 
-@attrs.frozen(kw_only=True)
-class OptionContract:
-    """One contract of the stand-in chain."""
-
-    symbol: str
-    underlying: str
-    expiry: date
-    put_call: str
-    strike: Decimal
-
-
-def osi_symbol(underlying: str, expiry: date, put_call: str, strike: Decimal) -> str:
-    """``AAPL270115C00150000`` (§5.1)."""
-    return f"{underlying}{expiry:%y%m%d}{put_call}{int(strike * 1000):08d}"
-
-
-def _norm_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def _norm_pdf(x: float) -> float:
-    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
-class OptionChain:
-    """Calls and puts around each underlying's start price, priced by Black-Scholes."""
-
-    def __init__(self, underlyings: Sequence[str], today: date) -> None:
-        self._today = today
-        self._contracts: dict[str, OptionContract] = {}
-        for underlying in underlyings:
-            if not _OSI.match(f"{underlying}000101C00000000"):
-                continue
-            start = START_PRICES.get(underlying, Decimal(100))
-            center = (start / OPTION_STRIKE_STEP).to_integral_value() * OPTION_STRIKE_STEP
-            for days in OPTION_EXPIRY_DAYS:
-                expiry = today + timedelta(days=days)
-                expiry += timedelta(days=(4 - expiry.weekday()) % 7)  # the next Friday
-                for step in range(-OPTION_STRIKE_STEPS, OPTION_STRIKE_STEPS + 1):
-                    strike = center + step * OPTION_STRIKE_STEP
-                    for put_call in ("C", "P"):
-                        symbol = osi_symbol(underlying, expiry, put_call, strike)
-                        self._contracts[symbol] = OptionContract(
-                            symbol=symbol,
-                            underlying=underlying,
-                            expiry=expiry,
-                            put_call=put_call,
-                            strike=strike,
-                        )
-
-    def has(self, symbol: str) -> bool:
-        """Whether ``symbol`` is a contract of the chain."""
-        return symbol in self._contracts
-
-    def contract(self, symbol: str) -> OptionContract:
-        """The contract; ``KeyError`` if unknown."""
-        return self._contracts[symbol]
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        """Every contract symbol."""
-        return tuple(self._contracts)
-
-    def _years(self, contract: OptionContract) -> float:
-        return max((contract.expiry - self._today).days, 1) / 365.0
-
-    def quote(self, symbol: str, underlying_mark: Decimal) -> Quote:
-        """A two-cent-wide quote around the model price (never below one tick)."""
-        value = Decimal(str(round(self._price(symbol, float(underlying_mark)), 2)))
-        bid = max(TICK_SIZE, value - TICK_SIZE)
-        return Quote(symbol=symbol, bid=bid, ask=bid + 2 * TICK_SIZE, bid_size=10, ask_size=10)
-
-    def _price(self, symbol: str, spot: float) -> float:
-        c = self._contracts[symbol]
-        k, t, vol, r = float(c.strike), self._years(c), OPTION_VOLATILITY, OPTION_RATE
-        d1 = (math.log(spot / k) + (r + vol * vol / 2) * t) / (vol * math.sqrt(t))
-        d2 = d1 - vol * math.sqrt(t)
-        if c.put_call == "C":
-            return spot * _norm_cdf(d1) - k * math.exp(-r * t) * _norm_cdf(d2)
-        return k * math.exp(-r * t) * _norm_cdf(-d2) - spot * _norm_cdf(-d1)
-
-    def greeks(self, symbol: str, underlying_mark: Decimal) -> dict[str, str]:
-        """Delta, gamma, theta (per day), vega and rho (per 1 %), implied volatility."""
-        c = self._contracts[symbol]
-        spot = float(underlying_mark)
-        k, t, vol, r = float(c.strike), self._years(c), OPTION_VOLATILITY, OPTION_RATE
-        sq = math.sqrt(t)
-        d1 = (math.log(spot / k) + (r + vol * vol / 2) * t) / (vol * sq)
-        d2 = d1 - vol * sq
-        disc = math.exp(-r * t)
-        gamma = _norm_pdf(d1) / (spot * vol * sq)
-        vega = spot * _norm_pdf(d1) * sq / 100
-        decay = -spot * _norm_pdf(d1) * vol / (2 * sq)
-        if c.put_call == "C":
-            delta = _norm_cdf(d1)
-            theta = (decay - r * k * disc * _norm_cdf(d2)) / 365
-            rho = k * t * disc * _norm_cdf(d2) / 100
-        else:
-            delta = _norm_cdf(d1) - 1
-            theta = (decay + r * k * disc * _norm_cdf(-d2)) / 365
-            rho = -k * t * disc * _norm_cdf(-d2) / 100
-        values = (delta, gamma, theta, vega, rho, vol)
-        return {key: f"{value:.4f}" for key, value in zip(GREEK_KEYS, values, strict=True)}
-
-
-def level2_rows(quote: Quote, rng: random.Random) -> tuple[list[str], list[str]]:
-    """Compact level-2 rows (§5.6 VERIFIED format) built around the top of book.
-
-    ``orderBook``: ``askSize:price:bidSize`` per price level; ``quotes``:
-    ``exchange:askPrice:askSize:bidPrice:bidSize`` per market maker.
+    ``orderBook``: ``askSize:price:bidSize`` per price level (asks best first, then bids best
+    first); ``quotes``: ``exchange:askPrice:askSize:bidPrice:bidSize``, maker ``i`` quoting book
+    level ``i`` on each side.
     """
-    book: list[str] = []
-    for i in range(L2_DEPTH):
-        ask = quote.ask + i * TICK_SIZE
-        size = quote.ask_size if i == 0 else rng.randint(1, 20) * 100
-        book.append(f"{size}:{ask}:0")
-    for i in range(L2_DEPTH):
-        bid = quote.bid - i * TICK_SIZE
-        size = quote.bid_size if i == 0 else rng.randint(1, 20) * 100
-        book.append(f"0:{bid}:{size}")
-    makers: list[str] = []
-    for i, exchange in enumerate(L2_EXCHANGES):
-        ask = quote.ask + i * TICK_SIZE
-        bid = quote.bid - i * TICK_SIZE
-        makers.append(
-            f"{exchange}:{ask}:{rng.randint(1, 10) * 100}:{bid}:{rng.randint(1, 10) * 100}"
-        )
-    return book, makers
+    rows = [f"{level.size}:{level.price}:0" for level in book.asks]
+    rows += [f"0:{level.price}:{level.size}" for level in book.bids]
+    makers = [
+        f"{exchange}:{ask.price}:{ask.size}:{bid.price}:{bid.size}"
+        for exchange, ask, bid in zip(L2_EXCHANGES, book.asks, book.bids, strict=False)
+    ]
+    return rows, makers
 
 
 class MarketStatusBoard:
-    """The current ``marketStatus`` data (§5.3); ``change`` applies a partial update."""
+    """The current ``marketStatus`` data (§5.3); ``change`` applies a partial update.
 
-    def __init__(self) -> None:
-        self._data: dict[str, Any] = {k: _copy(v) for k, v in MARKET_STATUS_DATA.items()}
+    Starts from ``MarketModel.market_status()``.
+    """
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._data: dict[str, Any] = {k: _copy(v) for k, v in initial.items()}
 
     @property
     def data(self) -> dict[str, Any]:
@@ -486,6 +363,5 @@ class SimStreams:
     pnl: PnlRecorder
     watchlists: Watchlists
     news: NewsWire
-    options: OptionChain
     status: MarketStatusBoard
     rng: random.Random

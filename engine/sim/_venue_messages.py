@@ -1,11 +1,7 @@
-"""Canonical JSON of the venue's REST reads and of option-aware account events.
+"""Canonical JSON of the venue's REST bodies (§8.2–§8.5, §8.8, §8.9).
 
-Builders here complement ``engine.sim._messages`` (owned by the socket side) without changing
-it: the REST bodies of §8.2–§8.5, §8.8, §8.9 and the OAuth responses, plus ``order_v2`` /
-``position_data`` / ``account_event`` variants that set ``securityType`` from the instrument
-(``OPTION`` for OSI symbols, with ``putCall``/``strikePrice``/``maturity`` on positions, §4.5) and
-add the TRAILING_STOP offset fields. The socket side should switch its account events to
-``account_event`` here (same shape for equities).
+The scalars and the shared shapes (orders, positions, balances, account events) are
+``engine.sim._messages``; the builders here only assemble REST responses from them.
 """
 
 from __future__ import annotations
@@ -18,67 +14,16 @@ from typing import Any
 from engine.sim import _messages as msg
 from engine.sim._ledger import (
     AccountInfo,
-    AccountUpdate,
     BalanceView,
-    OrderUpdate,
     OrderView,
-    PositionUpdate,
     PositionView,
 )
-from engine.sim._options import parse_osi
 from engine.sim._profile import (
     TEXT_REPLACE_ACCEPTED,
-    TOPIC_ACCOUNT,
-    TRAIL_OFFSET_FIELD,
-    TRAIL_OFFSET_TYPE_FIELD,
     USER_ACCOUNT_TYPE,
 )
-from engine.sim._vocab import OrderType
 
 JSON = dict[str, Any]
-
-
-def order_v2(
-    order: OrderView, last_qty: Decimal | None = None, last_px: Decimal | None = None
-) -> JSON:
-    """§4.4 / §8.5 v2 order with the instrument's ``securityType`` and trailing fields."""
-    data = msg.order_v2(order, last_qty, last_px)
-    data["securityType"] = order.security_type
-    if order.type is OrderType.TRAILING_STOP and order.trail_offset is not None:
-        data[TRAIL_OFFSET_FIELD] = msg.quantity(order.trail_offset)
-        data[TRAIL_OFFSET_TYPE_FIELD] = order.trail_offset_type or ""
-    return data
-
-
-def _option_fields(symbol: str) -> JSON:
-    contract = parse_osi(symbol)
-    if contract is None:
-        return {}
-    return {
-        "putCall": contract.put_call,
-        "strikePrice": msg.money(contract.strike),
-        "maturity": contract.expiry.isoformat(),
-        "underlying": contract.underlying,
-    }
-
-
-def position_data(position: PositionView) -> JSON:
-    """§4.5 position with primary fields, aliases and (options) contract fields."""
-    data = msg.position_data(position)
-    data["securityType"] = data["instrument"] = position.security_type
-    data.update(_option_fields(position.symbol) if position.security_type == "OPTION" else {})
-    return data
-
-
-def account_event(update: AccountUpdate, now: datetime) -> JSON:
-    """``msg.account_event`` with the option-aware order and position data."""
-    event = msg.account_event(update, now)
-    if isinstance(update, OrderUpdate):
-        event["payload"]["data"] = order_v2(update.order, update.last_qty, update.last_px)
-    elif isinstance(update, PositionUpdate):
-        event["payload"]["data"] = position_data(update.position)
-    assert event["topic"] == TOPIC_ACCOUNT
-    return event
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +80,7 @@ def positions_rest(positions: Iterable[PositionView], source: str = "cache") -> 
 
 def orders_page(orders: Sequence[OrderView], next_cursor: int) -> JSON:
     """§8.5: one page of v2 orders (``nextCursor`` 0 at the end)."""
-    return {"orders": [order_v2(o) for o in orders], "nextCursor": next_cursor}
+    return {"orders": [msg.order_v2(o) for o in orders], "nextCursor": next_cursor}
 
 
 def user_accounts(

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from engine.sim import SimConfig, SimEndpoints, Simulator
+from engine.sim import SimAccount, SimConfig, SimEndpoints, Simulator
+from engine.sim._ledger import Ledger
+from engine.sim._market import MarketModel
+from engine.sim._requests import OrderRequest
+from engine.sim._vocab import OrderType, Side
 
 JSON = dict[str, Any]
 
@@ -125,6 +132,31 @@ async def start_sim(nursery: trio.Nursery, config: SimConfig | None = None) -> S
     return sim
 
 
+async def issue_token(endpoints: SimEndpoints, email: str, password: str = "sim-password") -> JSON:
+    """The OAuth2 code flow over plain HTTP (§7.3, §7.4): authorize, confirm, token."""
+    client = {"client_id": "sim-client", "client_secret": "sim-secret"}
+    redirect = "http://127.0.0.1/callback"
+    async with rest(endpoints, token=None) as http:
+        step = await http.post(
+            "/v1/oauth2/authorize",
+            json={"client_id": "sim-client", "email": email, "password": password,
+                  "redirect_uri": redirect, "response_type": "code"},
+        )  # fmt: skip
+        assert step.status_code == 200, step.text
+        confirm = await http.post(
+            "/v1/oauth2/authorize/confirm",
+            json={"next_step_auth_id": step.json()["next_step_auth_id"]},
+        )
+        token = await http.post(
+            "/v1/oauth2/token",
+            json={"grant_type": "authorization_code", "code": confirm.json()["code"],
+                  "redirect_uri": redirect, **client},
+        )  # fmt: skip
+        assert token.status_code == 200, token.text
+        tokens: JSON = token.json()
+        return tokens
+
+
 def rest(endpoints: SimEndpoints, token: str | None = TOKEN) -> httpx.AsyncClient:
     """An httpx client on the simulator's REST base (bearer token unless ``None``)."""
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
@@ -148,3 +180,42 @@ def order_body(**overrides: Any) -> JSON:
         else:
             body[key] = value
     return body
+
+
+# -- the pure ledger -------------------------------------------------------------------------
+
+LEDGER_NOW = datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
+
+
+def ledger_setup(
+    *accounts: SimAccount, touch_size: int | None = None
+) -> tuple[Ledger, MarketModel]:
+    """A ledger over AAPL 99.99/100.01 and MSFT 399.98/400.02 (account ``A1`` by default);
+    ``touch_size`` fixes the AAPL touch size (MSFT gets ``touch_size + 200``)."""
+    market = MarketModel(("AAPL", "MSFT"), random.Random(1))
+    msft_size = None if touch_size is None else touch_size + 200
+    market.force_quote(
+        "AAPL", bid=Decimal("99.99"), ask=Decimal("100.01"),
+        bid_size=touch_size, ask_size=touch_size,
+    )  # fmt: skip
+    market.force_quote(
+        "MSFT", bid=Decimal("399.98"), ask=Decimal("400.02"),
+        bid_size=msft_size, ask_size=msft_size,
+    )  # fmt: skip
+    accounts = accounts or (SimAccount(account_id="A1"),)
+    return Ledger(accounts, market, opened_at=LEDGER_NOW), market
+
+
+def order_request(**overrides: Any) -> OrderRequest:
+    """A market buy of 100 AAPL DAY for ``A1``, with ``overrides``."""
+    fields: dict[str, Any] = {
+        "account_id": "A1",
+        "symbol": "AAPL",
+        "side": Side.BUY,
+        "type": OrderType.MARKET,
+        "qty": Decimal(100),
+        "time_in_force": "DAY",
+        "client_id": "c-1",
+    }
+    fields.update(overrides)
+    return OrderRequest(**fields)

@@ -21,6 +21,7 @@ from tests.sim.helpers import (
     authed,
     connect,
     is_account_event,
+    issue_token,
     order_body,
     rest,
 )
@@ -324,3 +325,44 @@ async def test_news_is_filtered_by_symbols_and_topics() -> None:
     news_keys = {"id", "headline", "summary", "symbols", "topics", "source", "url", "publishedAt"}
     assert set(got["payload"]["data"]) == news_keys
     assert rfc3339_with_offset(got["payload"]["data"]["publishedAt"])
+
+
+# -- issued tokens and account info ---------------------------------------------------------
+
+
+async def test_expired_issued_token_is_invalid_token() -> None:
+    config = SimConfig(tick_interval=0.02, access_token_ttl=0.2)
+    async with open_simulator(config) as sim, connect(sim.endpoints, ACCOUNTS) as client:
+        with trio.fail_after(WAIT):
+            tokens = await issue_token(sim.endpoints, "sim-user@sim.invalid")
+            expires_at = sim.users.token_expires_at(tokens["access_token"])
+            assert expires_at is not None
+            await trio.sleep_until(expires_at)  # the token's own deadline on trio's clock
+            reply = await client.auth(tokens["access_token"], "auth-late")
+    assert set(reply) == ERROR_KEYS
+    assert reply["payload"]["code"] == "INVALID_TOKEN"
+    assert reply["payload"]["id"] == "auth-late"
+
+
+async def test_account_info_event_on_status_change() -> None:
+    async with open_simulator(CONFIG) as sim, authed(sim.endpoints, ACCOUNTS) as client:
+        with trio.fail_after(WAIT):
+            await subscribe(client, "account", {"accountId": "SIM-001"}, "s-acct")
+            assert sim.set_account_status("SIM-001", "RESTRICTED")
+            assert not sim.set_account_status("SIM-001", "RESTRICTED")
+            event = await client.recv_until(is_account_event("account.info"))
+            assert sim.set_account_status("SIM-001", options_level="LEVEL_4")
+            level = await client.recv_until(is_account_event("account.info"))
+            again = await subscribe(client, "account", {"accountId": "SIM-001"}, "s-again")
+    assert set(event) == {"type", "topic", "payload", "timestamp"}
+    assert set(event["payload"]) == {"action", "type", "accountId", "data"}
+    assert event["payload"]["accountId"] == "SIM-001"
+    assert rfc3339_with_offset(event["timestamp"])
+    data = event["payload"]["data"]
+    assert set(data) == {"accountId", "status", "accountType", "accountClass", "optionsLevel",
+                         "isSim", "updatedAt"}  # fmt: skip
+    assert data["status"] == "RESTRICTED"
+    assert data["isSim"] is True
+    assert rfc3339_with_offset(data["updatedAt"])
+    assert level["payload"]["data"]["optionsLevel"] == "LEVEL_4"
+    assert again["payload"]["account"]["status"] == "RESTRICTED"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,33 +15,19 @@ from engine.sim._ledger import (
     PositionUpdate,
 )
 from engine.sim._market import MarketModel
-from engine.sim._requests import CancelRequest, OrderRequest
+from engine.sim._requests import CancelRequest
 from engine.sim._vocab import OrderType, OrdStatus, Side
+from tests.sim.helpers import ledger_setup, order_request
 
 NOW = datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
 D = Decimal
 
 
 def _setup(*accounts: SimAccount) -> tuple[Ledger, MarketModel]:
-    market = MarketModel(("AAPL", "MSFT"), random.Random(1))
-    market.force_quote("AAPL", bid=D("99.99"), ask=D("100.01"))
-    market.force_quote("MSFT", bid=D("399.98"), ask=D("400.02"))
-    accounts = accounts or (SimAccount(account_id="A1"),)
-    return Ledger(accounts, market, opened_at=NOW), market
+    return ledger_setup(*accounts)
 
 
-def _order(**overrides: Any) -> OrderRequest:
-    fields: dict[str, Any] = {
-        "account_id": "A1",
-        "symbol": "AAPL",
-        "side": Side.BUY,
-        "type": OrderType.MARKET,
-        "qty": D(100),
-        "time_in_force": "DAY",
-        "client_id": "c-1",
-    }
-    fields.update(overrides)
-    return OrderRequest(**fields)
+_order = order_request
 
 
 def _statuses(updates: tuple[Any, ...] | list[Any]) -> list[str]:

@@ -25,33 +25,19 @@ from engine.sim._profile import (
     REJECT_OPTIONS_LEVEL,
     REJECT_SHORT_IN_CASH_ACCOUNT,
 )
-from engine.sim._requests import CancelRequest, OrderRequest, ReplaceRequest
+from engine.sim._requests import CancelRequest, ReplaceRequest
 from engine.sim._vocab import OrderType, OrdStatus, Side
+from tests.sim.helpers import ledger_setup, order_request
 
 NOW = datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
 D = Decimal
 
 
 def _setup(*accounts: SimAccount) -> tuple[Ledger, MarketModel]:
-    market = MarketModel(("AAPL", "MSFT"), random.Random(1))
-    market.force_quote("AAPL", bid=D("99.99"), ask=D("100.01"), bid_size=300, ask_size=300)
-    market.force_quote("MSFT", bid=D("399.98"), ask=D("400.02"), bid_size=500, ask_size=500)
-    accounts = accounts or (SimAccount(account_id="A1"),)
-    return Ledger(accounts, market, opened_at=NOW), market
+    return ledger_setup(*accounts, touch_size=300)
 
 
-def _order(**overrides: Any) -> OrderRequest:
-    fields: dict[str, Any] = {
-        "account_id": "A1",
-        "symbol": "AAPL",
-        "side": Side.BUY,
-        "type": OrderType.MARKET,
-        "qty": D(100),
-        "time_in_force": "DAY",
-        "client_id": "c-1",
-    }
-    fields.update(overrides)
-    return OrderRequest(**fields)
+_order = order_request
 
 
 def _orders(updates: Any) -> list[tuple[str, str, str]]:
