@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import random
 import signal
+import ssl
 from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
 
 import attrs
+import httpx
 import pluggy
 import structlog
 import trio
@@ -26,9 +30,17 @@ from engine.bus import EventBus, Subscription
 from engine.config import EngineConfig
 from engine.connection import (
     AccountsHandler,
+    ChartsHandler,
     ConnectionSupervisor,
     MarketHandler,
-    StaticTokenProvider,
+)
+from engine.connection.session import SessionRefresher
+from engine.connection.supervisor import open_venue_websocket
+from engine.connection.tokens import (
+    OAuthRefreshSource,
+    RefreshTokenStore,
+    StaticTokenSource,
+    TokenSource,
 )
 from engine.dispatch import ThrottledDispatcher, TokenBucket
 from engine.hooks.host import PluginHost
@@ -36,6 +48,7 @@ from engine.hooks.manager import LoadedPlugin
 from engine.hooks.risk import RiskGate
 from engine.model.events import AccountSynced
 from engine.runtime.backoff import Backoff
+from engine.runtime.tls import client_ssl_context
 from engine.secrets import Secret
 from engine.sim import SimAccount, SimConfig, Simulator
 
@@ -46,11 +59,32 @@ DISPATCH_QUEUE = 1_000
 
 @attrs.frozen(kw_only=True)
 class Venue:
-    """Where the engine connects: base URLs and the access token."""
+    """Where the engine connects (base URLs) and where its access tokens come from."""
 
     rest_base: str
     ws_base: str
-    token: Secret
+    tokens: TokenSource
+
+
+def token_source(config: EngineConfig, rest_base: str, ssl_context: ssl.SSLContext) -> TokenSource:
+    """A fixed token from the environment, or the OAuth refresh grant of ``[venue.oauth]``."""
+    oauth = config.venue.oauth
+    if oauth is None:
+        return StaticTokenSource(config.access_token())
+    client_secret, refresh_token = config.oauth_secrets()
+    store = (
+        RefreshTokenStore(Path(oauth.refresh_token_store)) if oauth.refresh_token_store else None
+    )
+    return OAuthRefreshSource(
+        rest_base,
+        client_id=oauth.client_id,
+        client_secret=client_secret,
+        # Without the variable, the existing store provides it (checked by check_credentials).
+        refresh_token=refresh_token if refresh_token is not None else Secret(""),
+        store=store,
+        transport=httpx.AsyncHTTPTransport(verify=ssl_context),
+        credential=f"the refresh token in ${oauth.refresh_token_env}",
+    )
 
 
 @attrs.define(eq=False)
@@ -128,14 +162,16 @@ async def run_engine(
             venue = Venue(
                 rest_base=endpoints.rest_base,
                 ws_base=endpoints.ws_base,
-                token=Secret(simulator.config.token),
+                tokens=StaticTokenSource(Secret(simulator.config.token)),
             )
             log.info("engine.simulator_started", rest=endpoints.rest_base, ws=endpoints.ws_base)
         else:
             venue = Venue(
                 rest_base=config.venue.rest_base,
                 ws_base=config.venue.ws_base,
-                token=config.access_token(),
+                tokens=token_source(
+                    config, config.venue.rest_base, client_ssl_context(config.venue.ca_file)
+                ),
             )
         await _run_actors(config, pm, list(plugins), venue, simulator, stop, mark_started)
         venue_nursery.cancel_scope.cancel()
@@ -152,7 +188,8 @@ async def _run_actors(
 ) -> None:
     bus = EventBus()
     views = AccountViews()
-    tokens = StaticTokenProvider(venue.token)
+    oauth = config.venue.oauth
+    tokens = SessionRefresher(venue.tokens, skew=oauth.refresh_skew if oauth else 60.0)
     account_ids = tuple(a.id for a in config.accounts)
     synced = bus.subscribe("app:first-sync", accepts=(AccountSynced,))
     backoff = Backoff(
@@ -160,10 +197,15 @@ async def _run_actors(
         cap=config.connection.backoff_cap,
         jitter=config.connection.backoff_jitter,
     )
+    ssl_context = client_ssl_context(config.venue.ca_file)
     rest = AriesRestClient(
-        venue.rest_base, venue.token.reveal, timeout=config.dispatch.request_timeout
+        venue.rest_base,
+        lambda: tokens.current_token().reveal(),
+        timeout=config.dispatch.request_timeout,
+        transport=httpx.AsyncHTTPTransport(verify=ssl_context),
     )
     async with rest, trio.open_nursery() as nursery:
+        await nursery.start(tokens.run)  # the first token, before anything connects
         send, receive = trio.open_memory_channel[DispatchItem](DISPATCH_QUEUE)
         risk = RiskGate(pm, plugins)
         async with send:
@@ -177,7 +219,9 @@ async def _run_actors(
         host = PluginHost(pm, plugins, bus, views)
         await nursery.start(host.run)
 
-        def supervisor(handler: AccountsHandler | MarketHandler) -> ConnectionSupervisor:
+        def supervisor(
+            handler: AccountsHandler | MarketHandler | ChartsHandler,
+        ) -> ConnectionSupervisor:
             return ConnectionSupervisor(
                 handler,
                 venue.ws_base,
@@ -186,12 +230,16 @@ async def _run_actors(
                 ping_interval=config.connection.ping_interval,
                 auth_timeout=config.connection.auth_timeout,
                 backoff=backoff,
+                credential=config.credential_description(),
+                open_websocket=partial(open_venue_websocket, ssl_context=ssl_context),
                 rng=random.Random(),
             )
 
         connections: list[ConnectionSupervisor] = []
         if config.market.enabled:
             connections.append(supervisor(MarketHandler(_market_symbols(config, plugins))))
+        if config.charts.enabled:
+            connections.append(supervisor(ChartsHandler(set(config.charts.symbols))))
         connections.append(supervisor(AccountsHandler(account_ids)))
         for connection in connections:
             await nursery.start(connection.run)

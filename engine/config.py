@@ -108,13 +108,15 @@ class VenueSection:
     the OS, and uses its token. ``kind = "aries"`` connects to ``rest_base``/``ws_base``
     (``https``/``wss``; plain ``http``/``ws`` only to loopback) with either a fixed access token
     from the environment variable ``access_token_env``, or, with a ``[venue.oauth]`` table,
-    tokens refreshed through the OAuth2 refresh-token grant.
+    tokens refreshed through the OAuth2 refresh-token grant. ``ca_file`` (PEM) adds a private
+    certificate authority to the trusted ones; certificates are always verified.
     """
 
     kind: Literal["simulator", "aries"] = "simulator"
     rest_base: str = attrs.field(default="https://api.aries.com", validator=_venue_url("http"))
     ws_base: str = attrs.field(default="wss://api.aries.com", validator=_venue_url("ws"))
     access_token_env: str = "ARIES_ACCESS_TOKEN"
+    ca_file: str | None = None
     oauth: OAuthSection | None = None
 
 
@@ -153,6 +155,14 @@ class MarketSection:
     """``[market]``: the market-data socket and the symbols it always subscribes."""
 
     enabled: bool = True
+    symbols: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class ChartsSection:
+    """``[charts]``: the TradingView-compatible charting socket (off by default)."""
+
+    enabled: bool = False
     symbols: tuple[str, ...] = ()
 
 
@@ -196,6 +206,7 @@ class EngineConfig:
     simulator: SimulatorSection = SimulatorSection()
     connection: ConnectionSection = ConnectionSection()
     market: MarketSection = MarketSection()
+    charts: ChartsSection = ChartsSection()
     accounts: tuple[AccountSection, ...] = ()
     dispatch: DispatchSection = DispatchSection()
     strategies: tuple[PluginSection, ...] = ()
@@ -235,6 +246,19 @@ class EngineConfig:
                 "the OAuth consent flow and export it"
             )
         return client_secret, Secret(refresh) if refresh else None
+
+    def credential_description(self) -> str:
+        """Which credential the engine authenticates with, for operators' error messages."""
+        if self.venue.kind == "simulator":
+            return "the built-in simulator's access token"
+        oauth = self.venue.oauth
+        if oauth is None:
+            return f"the access token in ${self.venue.access_token_env}"
+        store = f" or {oauth.refresh_token_store}" if oauth.refresh_token_store else ""
+        return (
+            f"the OAuth session of client {oauth.client_id!r} (refresh token from "
+            f"${oauth.refresh_token_env}{store})"
+        )
 
     def check_credentials(self) -> None:
         """Fail early (before anything connects) if a needed credential is missing.

@@ -11,6 +11,33 @@ import structlog
 LogFormat = Literal["console", "json"]
 
 
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "authorization",
+        "password",
+        "secret",
+    }
+)
+REDACTED = "***"
+
+
+def redact_secrets(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A structlog processor: blank the value of any key that names a secret.
+
+    ``Secret`` values already print as ``***``; this catches plain strings passed under a
+    secret's name by any code, ours or a plugin's.
+    """
+    for key in event_dict.keys() & SECRET_KEYS:
+        event_dict[key] = REDACTED
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:
     """Route structlog to stderr as readable console lines or one JSON object per line."""
     numeric_level = logging.getLevelName(level.upper())
@@ -23,6 +50,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:
         )
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        redact_secrets,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -15,7 +15,7 @@ import structlog
 
 from engine.aries import encode
 from engine.aries.normalize import MarketNormalizer
-from engine.aries.wire import MarketStatus, QuoteUpdate, Subscribed, TradeUpdate
+from engine.aries.wire import ChartUpdate, MarketStatus, QuoteUpdate, Subscribed, TradeUpdate
 from engine.model.enums import Endpoint
 from engine.model.events import (
     AccountInfoReported,
@@ -52,6 +52,11 @@ class EndpointHandler(Protocol):
 
     def refusal_is_fatal(self, code: str) -> bool:
         """True if the venue refusing one of this endpoint's subscriptions must stop the engine."""
+        ...
+
+    @property
+    def drops_on_overflow(self) -> bool:
+        """When consumers fall behind: True drops frames (market data), False resyncs."""
         ...
 
 
@@ -97,6 +102,11 @@ class AccountsHandler:
         # Every configured account must be subscribed: without it the engine would trade blind.
         return True
 
+    @property
+    def drops_on_overflow(self) -> bool:
+        # Account events are never dropped: reconnecting brings a fresh snapshot to reconcile.
+        return False
+
 
 @attrs.define(eq=False)
 class MarketHandler:
@@ -140,3 +150,38 @@ class MarketHandler:
     def refusal_is_fatal(self, code: str) -> bool:
         # One unknown symbol must not stop the others (the venue refuses it alone).
         return False
+
+    @property
+    def drops_on_overflow(self) -> bool:
+        return True
+
+
+@attrs.define(eq=False)
+class ChartsHandler:
+    """The charting socket: the TradingView-style quote/trade feed of a set of symbols."""
+
+    symbols: set[str] = attrs.field(factory=set)
+    endpoint: Endpoint = Endpoint.CHARTS
+    path: str = "/v1/charts/ws"
+
+    def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
+        messages = []
+        for symbol in sorted(self.symbols):
+            request_id = next_id()
+            messages.append((request_id, encode.subscribe_chart(request_id, symbol)))
+        return messages
+
+    def handle(self, message: Any) -> list[Event]:
+        if isinstance(message, ChartUpdate):
+            return [part for part in (message.quote, message.trade) if part is not None]
+        return []
+
+    def confirms_subscriptions(self, message: Any) -> bool:
+        return isinstance(message, ChartUpdate)
+
+    def refusal_is_fatal(self, code: str) -> bool:
+        return False
+
+    @property
+    def drops_on_overflow(self) -> bool:
+        return True

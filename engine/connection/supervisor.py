@@ -8,15 +8,22 @@ means the socket is dead even if TCP says otherwise. Any recoverable failure clo
 the backoff delay (1 s doubling to 60 s plus jitter; reset once a connection has delivered frames
 for 60 s after subscribing — a socket that died of silence does not count as healthy).
 
-A refused subscription the engine cannot run without (an account's ``ACCESS_DENIED``) raises
-``SubscriptionError``: retrying cannot help. A data message that decodes but cannot be
-normalized is logged (``protocol.normalize_error``) and counted, and the connection goes on.
+A refused subscription the engine cannot run without (an account's ``ACCESS_DENIED``) is not
+retried. An ``INVALID_TOKEN`` makes the supervisor refresh the token (when its provider can)
+and retry; after ``max_auth_failures`` refusals in a row it gives up: before start-up the error
+ends the engine, afterwards the socket goes ``FAILED``, one critical line says which credential
+and what to do, and the rest of the engine runs on, degraded. A data message that decodes but
+cannot be normalized is logged (``protocol.normalize_error``) and counted; the feed goes on.
 
-A ``refreshAuth`` warning re-authenticates in place with a fresh token (subscriptions stay);
-``authExpired`` reconnects. Repeated authentication failures (``max_auth_failures`` in a row)
-are fatal: the error propagates and stops the engine with a clear message.
+A ``refreshAuth`` warning re-authenticates in place with a freshly refreshed token
+(subscriptions stay); ``authExpired`` reconnects.
 
-Every frame is decoded and normalized in this task and its events are published in one go; the
+Frames are read by their own task, which never waits for consumers (so pongs and the idle
+timeout keep working when the engine is busy): it hands them to a bounded buffer. If the buffer
+fills, market-data sockets drop the frame and count it; the accounts socket reconnects, because
+the next snapshot is the only way to recover events it would otherwise lose.
+
+A second task decodes and normalizes each frame and publishes its events in one go; the
 bus applies back-pressure only for never-drop events (see ``engine.bus``).
 """
 
@@ -25,9 +32,11 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import structlog
@@ -49,12 +58,20 @@ from engine.aries.wire import (
 )
 from engine.bus import EventBus
 from engine.connection.handlers import EndpointHandler
+from engine.connection.session import SessionFailedError
 from engine.connection.tokens import TokenProvider
-from engine.errors import AuthError, ConnectionLostError, ProtocolError, SubscriptionError
+from engine.errors import (
+    AriesError,
+    AuthError,
+    ConnectionLostError,
+    ProtocolError,
+    SubscriptionError,
+)
 from engine.model._time import now_ns
 from engine.model.enums import ConnectionState
 from engine.model.events import ConnectionStateChanged, Event
 from engine.runtime.backoff import Backoff
+from engine.runtime.tls import client_ssl_context
 
 log = structlog.get_logger(__name__)
 
@@ -74,8 +91,53 @@ AUTH_ERROR_CODES = frozenset({"AUTH_REQUIRED", "INVALID_TOKEN", "TOKEN_REQUIRED"
 WebSocketFactory = Callable[[str], AbstractAsyncContextManager[Any]]
 
 
-def _open_websocket(url: str) -> AbstractAsyncContextManager[trio_websocket.WebSocketConnection]:
-    return trio_websocket.open_websocket_url(url, connect_timeout=10, disconnect_timeout=2)
+CONNECT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0
+
+
+@asynccontextmanager
+async def open_venue_websocket(
+    url: str, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    """Open a venue socket; ``wss://`` always verifies the certificate and the host name.
+
+    The TLS handshake is done first and on its own, so a bad certificate fails at once with
+    ``ssl.SSLCertVerificationError`` (trio-websocket would only time out, losing the reason).
+    ``ssl_context`` adds trust (a private CA, ``engine.runtime.tls``) but cannot turn
+    verification off; ``ws://`` is reachable only for loopback hosts (config validation).
+    """
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+    with trio.fail_after(CONNECT_TIMEOUT):
+        if secure:
+            context = ssl_context if ssl_context is not None else client_ssl_context()
+            stream = await trio.open_ssl_over_tcp_stream(
+                host, port, ssl_context=context, https_compatible=True
+            )
+            try:
+                await stream.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
+        else:
+            stream = await trio.open_tcp_stream(host, port)
+    async with trio.open_nursery() as nursery:
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT):
+                ws = await trio_websocket.wrap_client_stream(nursery, stream, host, resource)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        try:
+            yield ws
+        finally:
+            with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                await ws.aclose()
+            nursery.cancel_scope.cancel()
 
 
 @attrs.frozen(kw_only=True)
@@ -84,10 +146,14 @@ class ConnectionStatistics:
 
     endpoint: str
     state: ConnectionState
+    seconds_in_state: float
     connects: int
     reconnects: int
     frames: int
+    frames_out: int
+    frames_dropped: int
     normalize_errors: int
+    decode_errors: int
     last_error: str
 
 
@@ -107,9 +173,16 @@ class ConnectionSupervisor:
     auth_timeout: float = 5.0
     backoff: Backoff = attrs.field(factory=Backoff)
     max_auth_failures: int = 3
+    frame_buffer: int = 10_000
+    credential: str = "the access token"
     rng: random.Random = attrs.field(factory=random.Random)
-    open_websocket: WebSocketFactory = _open_websocket
+    open_websocket: WebSocketFactory = open_venue_websocket
     state: ConnectionState = attrs.field(default=ConnectionState.DISCONNECTED, init=False)
+    _state_changed: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _state_since: float = attrs.field(default=0.0, init=False)
+    _started: bool = attrs.field(default=False, init=False)
+    _frames_out: int = attrs.field(default=0, init=False)
+    _frames_dropped: int = attrs.field(default=0, init=False)
     decoder: FrameDecoder = attrs.field(init=False)
     _ids: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
     _pending: set[str] = attrs.field(factory=set, init=False)
@@ -143,15 +216,18 @@ class ConnectionSupervisor:
         structlog.contextvars.bind_contextvars(endpoint=str(self.handler.endpoint))
 
         def ready() -> None:
+            self._started = True
             task_status.started()
             self._on_ready = lambda: None
 
         self._on_ready = ready
+        self._state_since = trio.current_time()
         attempt = 0
         while True:
             self._subscribed_at = self._last_frame_at = None
             reason = ""
-            fatal: AuthError | SubscriptionError | None = None
+            refused: SubscriptionError | None = None
+            auth_error: AuthError | None = None
             try:
                 token = await self.tokens.get_token()
                 async with self.open_websocket(self.url) as ws:
@@ -160,17 +236,17 @@ class ConnectionSupervisor:
                     await self._serve(ws, token)
             except* SubscriptionError as group:
                 reason = _describe(group)
-                fatal = _first_leaf(group, SubscriptionError)
+                refused = _first_leaf(group, SubscriptionError)
             except* AuthError as group:
                 self._auth_failures += 1
                 reason = _describe(group)
-                if self._auth_failures >= self.max_auth_failures:
-                    fatal = _first_leaf(group, AuthError)
+                auth_error = _first_leaf(group, AuthError)
             except* RECOVERABLE as group:
                 reason = _describe(group)
-            if fatal is not None:
-                log.critical("connection.fatal", failures=self._auth_failures, reason=reason)
-                raise fatal
+            if refused is not None:
+                await self._give_up(refused, reason, "check the account ids in [[accounts]]")
+            if auth_error is not None:
+                await self._after_auth_failure(auth_error, reason)
             if self._healthy_for() >= self.backoff.reset_after:
                 attempt = 0
             self._last_error = reason
@@ -182,17 +258,65 @@ class ConnectionSupervisor:
             )
             await trio.sleep(delay)
 
+    async def wait_state(self, *states: ConnectionState) -> ConnectionState:
+        """Wait until the connection is in one of ``states``; return the state it is in."""
+        while self.state not in states:
+            await self._state_changed.wait()
+        return self.state
+
     def statistics(self) -> ConnectionStatistics:
         """Connection counters."""
         return ConnectionStatistics(
             endpoint=str(self.handler.endpoint),
             state=self.state,
+            seconds_in_state=trio.current_time() - self._state_since,
             connects=self._connects,
             reconnects=max(0, self._connects - 1),
             frames=self._frames,
+            frames_out=self._frames_out,
+            frames_dropped=self._frames_dropped,
             normalize_errors=self._normalize_errors,
+            decode_errors=self.decoder.statistics().errors,
             last_error=self._last_error,
         )
+
+    async def _after_auth_failure(self, error: AuthError, reason: str) -> None:
+        """Refresh the token and retry, until ``max_auth_failures`` refusals in a row."""
+        if isinstance(error, SessionFailedError):  # the refresh credential itself is dead
+            await self._give_up(error, reason, "renew the credentials (see the error)")
+        if self._auth_failures >= self.max_auth_failures:
+            action = (
+                "the refresh token may have been revoked: run the OAuth consent again and set "
+                "the new refresh token"
+                if self.tokens.can_refresh
+                else "set a valid access token and restart"
+            )
+            await self._give_up(error, reason, action)
+        if self.tokens.can_refresh:
+            try:
+                await self.tokens.refresh(f"{error.code} on the {self.handler.endpoint} socket")
+            except AuthError as refresh_error:
+                await self._give_up(refresh_error, str(refresh_error), "renew the credentials")
+
+    async def _give_up(self, error: AriesError, reason: str, action: str) -> NoReturn:
+        """Stop retrying: before start-up the error ends the engine; after it, degrade.
+
+        A running engine keeps its other connections, its books and its plugins; this socket
+        goes ``FAILED`` and stays so (nothing retried could succeed without an operator).
+        """
+        log.critical(
+            "connection.gave_up",
+            reason=reason,
+            credential=self.credential,
+            action=action,
+            failures=self._auth_failures,
+        )
+        if not self._started:
+            raise error
+        self._last_error = reason
+        await self._set_state(ConnectionState.FAILED, reason)
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
 
     async def _serve(self, ws: Any, token: Any) -> None:
         await self._authenticate(ws, token)
@@ -203,18 +327,22 @@ class ConnectionSupervisor:
         for request_id, text in self.handler.subscribe_messages(self._next_id):
             self._pending.add(request_id)
             self._requests[request_id] = _describe_request(text)
-            await ws.send_message(text)
+            await self._send(ws, text)
         await self._check_subscribed()
+        send, receive = trio.open_memory_channel[str | bytes](self.frame_buffer)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._ping, ws)
-            await self._pump(ws)
+            nursery.start_soon(self._read, ws, send)
+            await self._process(ws, receive)
 
     async def _authenticate(self, ws: Any, token: Any) -> None:
         request_id = self._next_id()
-        await ws.send_message(encode.auth_request(request_id, token.reveal()))
+        await self._send(ws, encode.auth_request(request_id, token.reveal()))
         with trio.fail_after(self.auth_timeout):
             while True:
-                for message in self._decode(await ws.get_message()):
+                frame = await ws.get_message()
+                self._last_frame_at = trio.current_time()
+                for message in self._decode(frame):
                     if isinstance(message, AuthSuccess):
                         return
                     if isinstance(message, AuthFailed):
@@ -223,17 +351,43 @@ class ConnectionSupervisor:
                         raise AuthError(message.code or "AUTH_FAILED", message.message)
                     log.debug("connection.ignored_before_auth", message=type(message).__name__)
 
-    async def _pump(self, ws: Any) -> NoReturn:
-        while True:
-            with trio.move_on_after(self.idle_timeout) as idle:
-                frame = await ws.get_message()
-            if idle.cancelled_caught:
-                raise ConnectionLostError(f"no frame for {self.idle_timeout:g} s")
-            events: list[Event] = []
-            for message in self._decode(frame):
-                events += await self._on_message(ws, message)
-            if events:
-                await self.bus.publish_all(events)
+    async def _read(self, ws: Any, frames: trio.MemorySendChannel[str | bytes]) -> NoReturn:
+        """Take frames off the socket and never wait for consumers, so pongs always get read.
+
+        When ``frame_buffer`` frames are waiting, a market-data socket drops the new frame (and
+        counts it); the accounts socket reconnects instead, since the next snapshot is the only
+        way to recover what would be lost.
+        """
+        async with frames:
+            while True:
+                with trio.move_on_after(self.idle_timeout) as idle:
+                    frame = await ws.get_message()
+                if idle.cancelled_caught:
+                    raise ConnectionLostError(f"no frame for {self.idle_timeout:g} s")
+                self._last_frame_at = trio.current_time()
+                try:
+                    frames.send_nowait(frame)
+                except trio.WouldBlock:
+                    self._overflow()
+
+    def _overflow(self) -> None:
+        if not self.handler.drops_on_overflow:
+            raise ConnectionLostError(
+                f"consumers fell {self.frame_buffer} frames behind; reconnecting to resync"
+            )
+        self._frames_dropped += 1
+        if self._frames_dropped == 1 or self._frames_dropped % 1000 == 0:
+            log.warning("connection.frames_dropped", dropped=self._frames_dropped)
+
+    async def _process(self, ws: Any, frames: trio.MemoryReceiveChannel[str | bytes]) -> None:
+        """Decode, normalize and publish frames in arrival order (the one hop to the bus)."""
+        async with frames:
+            async for frame in frames:
+                events: list[Event] = []
+                for message in self._decode(frame):
+                    events += await self._on_message(ws, message)
+                if events:
+                    await self.bus.publish_all(events)
 
     def _healthy_for(self) -> float:
         """How long the last connection proved alive: from subscribed to its last frame."""
@@ -243,7 +397,6 @@ class ConnectionSupervisor:
 
     def _decode(self, frame: str | bytes) -> list[Any]:
         self._frames += 1
-        self._last_frame_at = trio.current_time()
         return self.decoder.decode_frame(frame, ts_recv=now_ns())
 
     async def _on_message(self, ws: Any, message: Any) -> list[Event]:
@@ -262,8 +415,8 @@ class ConnectionSupervisor:
             return []
         if isinstance(message, RefreshAuth):
             await self._set_state(ConnectionState.REFRESH_WARNING)
-            token = await self.tokens.get_token()
-            await ws.send_message(encode.auth_request(self._next_id(), token.reveal()))
+            token = await self.tokens.refresh("refreshAuth warning")
+            await self._send(ws, encode.auth_request(self._next_id(), token.reveal()))
             return []
         if isinstance(message, AuthExpired):
             await self._set_state(ConnectionState.EXPIRED)
@@ -320,12 +473,19 @@ class ConnectionSupervisor:
     async def _ping(self, ws: Any) -> NoReturn:
         while True:
             await trio.sleep(self.ping_interval)
-            await ws.send_message(encode.ping(self._next_id()))
+            await self._send(ws, encode.ping(self._next_id()))
+
+    async def _send(self, ws: Any, text: str) -> None:
+        await ws.send_message(text)
+        self._frames_out += 1
 
     async def _set_state(self, state: ConnectionState, reason: str = "") -> None:
         if state is self.state:
             return
         self.state = state
+        self._state_since = trio.current_time()
+        self._state_changed.set()
+        self._state_changed = trio.Event()
         if state is ConnectionState.DISCONNECTED:
             log.warning("connection.disconnected", reason=reason)
         else:

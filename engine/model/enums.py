@@ -114,9 +114,14 @@ class Endpoint(enum.StrEnum):
 
 
 class ConnectionState(enum.StrEnum):
-    """The brief's connection states, plus ``DISCONNECTED``."""
+    """The brief's connection states, plus ``DISCONNECTED`` and ``FAILED``.
+
+    ``FAILED`` means the engine stopped retrying this socket (its credential was refused even
+    after a refresh): the engine runs on, degraded, until an operator fixes the credential.
+    """
 
     DISCONNECTED = "DISCONNECTED"
+    FAILED = "FAILED"
     CONNECTED = "CONNECTED"
     AUTHENTICATED = "AUTHENTICATED"
     SUBSCRIBED = "SUBSCRIBED"

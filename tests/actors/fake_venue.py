@@ -176,6 +176,7 @@ class FakeVenue:
     answer_pings: bool = True
     auth_error: str | None = None
     subscribe_error: str | None = None
+    valid_tokens: set[str] | None = None
     attempts: list[float] = attrs.field(factory=list)
     sockets: list[FakeSocket] = attrs.field(factory=list)
     _changed: trio.Event = attrs.field(factory=trio.Event)
@@ -199,8 +200,11 @@ class FakeVenue:
     def answer(self, message: dict[str, Any]) -> list[str]:
         kind, request_id = message.get("type"), message.get("id", "")
         if kind == "request" and message["payload"]["path"] == "/auth":
-            if self.auth_error:
-                return [error(request_id, self.auth_error)]
+            token = message["payload"]["body"]["token"]
+            if self.auth_error or (
+                self.valid_tokens is not None and token not in self.valid_tokens
+            ):
+                return [error(request_id, self.auth_error or "INVALID_TOKEN")]
             return [auth_success(request_id)]
         if kind == "subscribe" and self.subscribe_error:
             return [error(request_id, self.subscribe_error)]

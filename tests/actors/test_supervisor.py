@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import partial
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -27,6 +29,7 @@ from engine.model import (
     OrderReported,
     OrderStatus,
     Quote,
+    Trade,
 )
 from engine.runtime import Backoff
 from engine.secrets import Secret
@@ -158,7 +161,7 @@ async def test_repeated_invalid_token_is_fatal_and_never_leaks_the_token(
             nursery.start_soon(partial(supervisor(venue, bus, max_auth_failures=3).run))
     assert len(venue.attempts) == 3
     assert TOKEN not in repr(logs)
-    assert any(e["event"] == "connection.fatal" for e in logs)
+    assert any(e["event"] == "connection.gave_up" for e in logs)
 
 
 async def test_a_message_that_cannot_be_normalized_is_logged_and_the_feed_goes_on(
@@ -206,3 +209,111 @@ async def test_a_refused_account_subscription_stops_with_a_clear_error(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(supervisor(venue, bus).run)
     assert len(venue.attempts) == 1  # retrying cannot help, so it does not
+
+
+@attrs.define
+class RotatingTokens:
+    """A refreshable provider: every refresh hands out the next token."""
+
+    tokens: list[str]
+    refreshes: list[str] = attrs.field(factory=list)
+    can_refresh: bool = True
+
+    async def get_token(self) -> Secret:
+        await trio.lowlevel.checkpoint()
+        return Secret(self.tokens[0])
+
+    async def refresh(self, reason: str) -> Secret:
+        await trio.lowlevel.checkpoint()
+        self.refreshes.append(reason)
+        self.tokens.pop(0)
+        return Secret(self.tokens[0])
+
+
+async def test_an_invalid_token_is_refreshed_and_the_connection_retried(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(valid_tokens={"fresh"}), EventBus()
+    tokens = RotatingTokens(["stale", "fresh"])
+    connection = ConnectionSupervisor(
+        AccountsHandler(("ACC-001",)),
+        "ws://venue.test",
+        tokens,
+        bus,
+        backoff=Backoff(jitter=0),
+        open_websocket=venue.open_websocket,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(connection.run)
+        nursery.cancel_scope.cancel()
+    assert tokens.refreshes == ["INVALID_TOKEN on the accounts socket"]
+    assert len(venue.attempts) == 2
+    assert connection.state is ConnectionState.SUBSCRIBED
+
+
+async def test_after_start_up_a_dead_credential_degrades_the_socket_instead_of_crashing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    connection = supervisor(venue, bus, credential="the access token in $ARIES_ACCESS_TOKEN")
+    with capture_logs() as logs:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(connection.run)
+            venue.auth_error = "INVALID_TOKEN"  # the token gets revoked
+            venue.sockets[0].close()
+            with trio.fail_after(600):
+                await connection.wait_state(ConnectionState.FAILED)
+            nursery.cancel_scope.cancel()
+    assert len(venue.attempts) == 1 + 3  # the first connection, then three refusals
+    [gave_up] = [e for e in logs if e["event"] == "connection.gave_up"]
+    assert gave_up["credential"] == "the access token in $ARIES_ACCESS_TOKEN"
+    assert gave_up["action"] == "set a valid access token and restart"
+    assert "INVALID_TOKEN" in gave_up["reason"]
+    assert connection.statistics().state is ConnectionState.FAILED
+    assert TOKEN not in repr(logs)
+
+
+async def test_a_busy_engine_never_stops_the_reader_market_frames_are_dropped_and_counted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    blocked = bus.subscribe("never-drained", accepts=(Trade,), capacity=1)
+    connection = ConnectionSupervisor(
+        MarketHandler({"AAPL"}),
+        "ws://venue.test",
+        StaticTokenProvider(Secret(TOKEN)),
+        bus,
+        backoff=Backoff(jitter=0),
+        open_websocket=venue.open_websocket,
+        frame_buffer=3,
+    )
+    trade = market_event("trade", {"symbol": "AAPL", "lastPrice": "1.00", "size": "1"})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(connection.run)
+        [socket] = venue.sockets
+        for _ in range(20):
+            await socket.push(trade)
+        # Pings are still sent and answered: the reader is not stuck behind the consumer.
+        await socket.wait_sent(lambda sent: sum(m["type"] == "ping" for m in sent) >= 4)
+        nursery.cancel_scope.cancel()
+    stats = connection.statistics()
+    assert stats.frames_dropped >= 1
+    assert stats.state is ConnectionState.SUBSCRIBED
+    assert len(venue.sockets) == 1  # no reconnect for market data
+    assert blocked.statistics().pending == 1
+
+
+async def test_a_busy_engine_makes_the_accounts_socket_resync_rather_than_lose_events(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    bus.subscribe("never-drained", accepts=(OrderReported,), capacity=1)
+    connection = supervisor(venue, bus, frame_buffer=3)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(connection.run)
+        with contextlib.suppress(trio.ClosedResourceError):  # it hangs up part-way: good
+            for cum in range(20):
+                await venue.sockets[0].push(order_event("ACC-001", "PARTIALLY_FILLED", str(cum)))
+        await venue.wait_attempts(2)
+        nursery.cancel_scope.cancel()
+    assert "fell 3 frames behind" in connection.statistics().last_error

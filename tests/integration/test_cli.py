@@ -153,3 +153,12 @@ async def test_ctrl_c_stops_cleanly_with_status_0() -> None:
     assert process.returncode == 0, text[-3000:]
     assert '"event": "engine.stopped"' in text
     assert "Traceback" not in text
+
+
+def test_no_secret_in_a_whole_debug_session() -> None:
+    result = run_cli("run", "engine.toml", "--duration", "4", "--log-level", "debug")
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "[debug" in output  # the debug lines were really printed
+    assert "order.placed" in output  # and the session traded
+    assert "sim-access-token" not in output

@@ -9,6 +9,8 @@ import trio
 from engine import StrategyContext, hookimpl
 from engine.model import (
     AccountSynced,
+    ChartQuote,
+    ChartTrade,
     ConnectionState,
     ConnectionStateChanged,
     Endpoint,
@@ -123,3 +125,16 @@ async def test_the_engine_reconnects_and_resubscribes_after_a_dropped_socket() -
     for path in ("/v1/accounts/ws", "/v1/market/ws"):
         assert after.auths_succeeded[path] == before.auths_succeeded[path] + 1
         assert after.subscribes[path] == before.subscribes[path] + 1
+
+
+async def test_the_charts_socket_is_connected_when_enabled() -> None:
+    config = engine_config(charts={"enabled": True, "symbols": ["AAPL"]})
+    async with running_engine(config) as engine:
+        charts = engine.bus.subscribe("test", accepts=(ChartQuote, ChartTrade))
+        seen: list[Event] = []
+        with trio.fail_after(10):
+            event = await wait_for(charts, lambda e: isinstance(e, ChartQuote), seen=seen)
+        states = {c.handler.endpoint: c.state for c in engine.connections}
+    assert isinstance(event, ChartQuote)
+    assert event.symbol == "AAPL"
+    assert states[Endpoint.CHARTS] is ConnectionState.SUBSCRIBED

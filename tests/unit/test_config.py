@@ -141,3 +141,15 @@ def test_an_existing_refresh_token_store_stands_in_for_the_variable(
     monkeypatch.setenv("ARIES_CLIENT_SECRET", "s")
     monkeypatch.delenv("ARIES_REFRESH_TOKEN", raising=False)
     assert config.oauth_secrets()[1] is None  # the store provides it
+
+
+def test_the_log_processor_blanks_secret_keys() -> None:
+    from engine.logging import redact_secrets
+
+    event = {"event": "x", "token": "abc", "client_secret": "def", "symbol": "AAPL"}
+    assert redact_secrets(None, "info", dict(event)) == {
+        "event": "x",
+        "token": "***",
+        "client_secret": "***",
+        "symbol": "AAPL",
+    }
