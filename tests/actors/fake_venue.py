@@ -133,17 +133,31 @@ class FakeSocket:
     _send: trio.MemorySendChannel[str] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[str] = attrs.field(init=False)
     _changed: trio.Event = attrs.field(factory=trio.Event)
+    closed: bool = False
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[str](100)
 
     async def send_message(self, text: str) -> None:
+        if self.closed:
+            raise trio_websocket.ConnectionClosed(None)
         message = json.loads(text)
         self.sent.append((trio.current_time(), message))
         self._changed.set()
         self._changed = trio.Event()
+        step = self.venue.hang_up_at[0] if self.venue.hang_up_at else None
+        kind = message.get("type")
+        if (step == "on_auth" and kind == "request") or (
+            step == "on_subscribe" and kind == "subscribe"
+        ):
+            self.venue.hang_up_at.pop(0)
+            self.close()
+            return
         for reply in self.venue.answer(message):
             await self.push(reply)
+        if step == "after_auth" and kind == "request":
+            self.venue.hang_up_at.pop(0)
+            self.close()
 
     async def get_message(self) -> str:
         try:
@@ -156,7 +170,8 @@ class FakeSocket:
         await self._send.send(frame)
 
     def close(self) -> None:
-        """The venue hangs up: the client's next receive raises ConnectionClosed."""
+        """The venue hangs up (or the client closed): the next receive raises ConnectionClosed."""
+        self.closed = True
         self._send.close()
 
     async def wait_sent(self, predicate: Callable[[list[dict[str, Any]]], bool]) -> None:
@@ -177,6 +192,10 @@ class FakeVenue:
     auth_error: str | None = None
     subscribe_error: str | None = None
     valid_tokens: set[str] | None = None
+    hang_up_at: list[str] = attrs.field(
+        factory=list
+    )  # on_connect, on_auth, after_auth, on_subscribe
+    overlapping: int = 0  # sockets still open when a new one was dialled (must stay 0)
     attempts: list[float] = attrs.field(factory=list)
     sockets: list[FakeSocket] = attrs.field(factory=list)
     _changed: trio.Event = attrs.field(factory=trio.Event)
@@ -186,9 +205,13 @@ class FakeVenue:
         await trio.lowlevel.checkpoint()
         self.attempts.append(trio.current_time())
         self._notify()
-        if self.refuse > 0:
-            self.refuse -= 1
+        if self.refuse > 0 or self.hang_up_at[:1] == ["on_connect"]:
+            if self.refuse > 0:
+                self.refuse -= 1
+            else:
+                self.hang_up_at.pop(0)
             raise OSError(111, "Connection refused")
+        self.overlapping += sum(1 for s in self.sockets if not s.closed)
         socket = FakeSocket(self, trio.current_time())
         self.sockets.append(socket)
         self._notify()

@@ -317,3 +317,55 @@ async def test_a_busy_engine_makes_the_accounts_socket_resync_rather_than_lose_e
         await venue.wait_attempts(2)
         nursery.cancel_scope.cancel()
     assert "fell 3 frames behind" in connection.statistics().last_error
+
+
+async def test_a_drop_at_every_step_of_the_handshake_is_survived_one_socket_at_a_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    steps = ["on_connect", "on_auth", "after_auth", "on_subscribe"]
+    venue, bus = FakeVenue(hang_up_at=list(steps)), EventBus()
+    connection = supervisor(venue, bus)
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        await nursery.start(connection.run)
+        nursery.cancel_scope.cancel()
+    assert venue.hang_up_at == []  # every step was hit once
+    assert connection.statistics().state is ConnectionState.SUBSCRIBED
+    # 1 + 2 + 4 + 8 s of backoff between the five attempts; never two sockets at once.
+    assert [t - start for t in venue.attempts] == pytest.approx([0, 1, 3, 7, 15])
+    assert venue.overlapping == 0
+
+
+@attrs.define
+class SlowTokens:
+    """A provider whose token takes 10 s to arrive (a slow refresh)."""
+
+    can_refresh: bool = False
+
+    async def get_token(self) -> Secret:
+        await trio.sleep(10)
+        return Secret(TOKEN)
+
+    async def refresh(self, reason: str) -> Secret:
+        return await self.get_token()
+
+
+async def test_a_slow_token_is_fetched_before_dialling_so_the_auth_window_is_kept(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    connection = ConnectionSupervisor(
+        AccountsHandler(("ACC-001",)),
+        "ws://venue.test",
+        SlowTokens(),
+        bus,
+        open_websocket=venue.open_websocket,
+    )
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        await nursery.start(connection.run)
+        nursery.cancel_scope.cancel()
+    [socket] = venue.sockets
+    auth_sent_at = socket.sent_of_type("request")[0][0]
+    assert socket.opened_at - start == pytest.approx(10)  # dialled only once the token was ready
+    assert auth_sent_at - socket.opened_at == pytest.approx(0)  # well inside the 5 s window
