@@ -7,7 +7,7 @@ decoded data messages into bus events. The generic connect/authenticate/ping/rec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
@@ -44,6 +44,14 @@ class EndpointHandler(Protocol):
 
     def handle(self, message: Any) -> list[Event]:
         """Events for one decoded data message (``[]`` for messages it ignores)."""
+        ...
+
+    def change(self, add: Iterable[str], remove: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Update the registry; return what was really added and removed."""
+        ...
+
+    def change_messages(self, next_id: RequestIds, added: set[str], removed: set[str]) -> list[str]:
+        """The messages that apply a registry change to a live socket."""
         ...
 
     def confirms_subscriptions(self, message: Any) -> bool:
@@ -95,6 +103,16 @@ class AccountsHandler:
             return [report]
         return []
 
+    def change(self, add: Iterable[str], remove: Iterable[str]) -> tuple[set[str], set[str]]:
+        # The accounts come from [[accounts]] and do not change while the engine runs.
+        wanted = set(add) | set(remove)
+        if wanted:
+            log.warning("connection.account_registry_is_fixed", requested=sorted(wanted))
+        return set(), set()
+
+    def change_messages(self, next_id: RequestIds, added: set[str], removed: set[str]) -> list[str]:
+        return []
+
     def confirms_subscriptions(self, message: Any) -> bool:
         return False
 
@@ -144,6 +162,17 @@ class MarketHandler:
             log.info("market.status", market=message.market)
         return []
 
+    def change(self, add: Iterable[str], remove: Iterable[str]) -> tuple[set[str], set[str]]:
+        return _change_symbols(self.symbols, add, remove)
+
+    def change_messages(self, next_id: RequestIds, added: set[str], removed: set[str]) -> list[str]:
+        messages = []
+        if added:
+            messages.append(encode.subscribe_market(next_id(), sorted(added)))
+        if removed:
+            messages.append(encode.unsubscribe_market(next_id(), sorted(removed)))
+        return messages
+
     def confirms_subscriptions(self, message: Any) -> bool:
         return isinstance(message, QuoteUpdate | TradeUpdate)
 
@@ -176,6 +205,15 @@ class ChartsHandler:
             return [part for part in (message.quote, message.trade) if part is not None]
         return []
 
+    def change(self, add: Iterable[str], remove: Iterable[str]) -> tuple[set[str], set[str]]:
+        return _change_symbols(self.symbols, add, remove)
+
+    def change_messages(self, next_id: RequestIds, added: set[str], removed: set[str]) -> list[str]:
+        return [
+            *(encode.subscribe_chart(next_id(), symbol) for symbol in sorted(added)),
+            *(encode.unsubscribe_chart(next_id(), symbol) for symbol in sorted(removed)),
+        ]
+
     def confirms_subscriptions(self, message: Any) -> bool:
         return isinstance(message, ChartUpdate)
 
@@ -185,3 +223,14 @@ class ChartsHandler:
     @property
     def drops_on_overflow(self) -> bool:
         return True
+
+
+def _change_symbols(
+    registry: set[str], add: Iterable[str], remove: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """Apply a change to a symbol registry; return the symbols really added and removed."""
+    added = set(add) - registry
+    removed = set(remove) & registry - added
+    registry |= added
+    registry -= removed
+    return added, removed

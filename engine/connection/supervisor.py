@@ -33,7 +33,7 @@ import itertools
 import json
 import random
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
@@ -183,6 +183,8 @@ class ConnectionSupervisor:
     _started: bool = attrs.field(default=False, init=False)
     _frames_out: int = attrs.field(default=0, init=False)
     _frames_dropped: int = attrs.field(default=0, init=False)
+    _changes: list[tuple[set[str], set[str]]] = attrs.field(factory=list, init=False)
+    _changes_ready: trio.Event = attrs.field(factory=trio.Event, init=False)
     decoder: FrameDecoder = attrs.field(init=False)
     _ids: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
     _pending: set[str] = attrs.field(factory=set, init=False)
@@ -258,6 +260,17 @@ class ConnectionSupervisor:
             )
             await trio.sleep(delay)
 
+    def update_subscriptions(self, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        """Add or remove subscriptions at run time (e.g. symbols a strategy asked for).
+
+        The registry changes at once, so any later (re)connection replays it whole; a live
+        socket gets the subscribe/unsubscribe messages for the difference right away.
+        """
+        added, removed = self.handler.change(add, remove)
+        if added or removed:
+            self._changes.append((added, removed))
+            self._changes_ready.set()
+
     async def wait_state(self, *states: ConnectionState) -> ConnectionState:
         """Wait until the connection is in one of ``states``; return the state it is in."""
         while self.state not in states:
@@ -329,9 +342,11 @@ class ConnectionSupervisor:
             self._requests[request_id] = _describe_request(text)
             await self._send(ws, text)
         await self._check_subscribed()
+        self._changes.clear()  # the registry replay above already includes them
         send, receive = trio.open_memory_channel[str | bytes](self.frame_buffer)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._ping, ws)
+            nursery.start_soon(self._apply_changes, ws)
             nursery.start_soon(self._read, ws, send)
             await self._process(ws, receive)
 
@@ -474,6 +489,18 @@ class ConnectionSupervisor:
         while True:
             await trio.sleep(self.ping_interval)
             await self._send(ws, encode.ping(self._next_id()))
+
+    async def _apply_changes(self, ws: Any) -> NoReturn:
+        while True:
+            await self._changes_ready.wait()
+            self._changes_ready = trio.Event()
+            changes, self._changes = self._changes, []
+            for added, removed in changes:
+                for text in self.handler.change_messages(self._next_id, added, removed):
+                    await self._send(ws, text)
+                log.info(
+                    "connection.subscriptions_changed", added=sorted(added), removed=sorted(removed)
+                )
 
     async def _send(self, ws: Any, text: str) -> None:
         await ws.send_message(text)

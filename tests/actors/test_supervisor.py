@@ -369,3 +369,37 @@ async def test_a_slow_token_is_fetched_before_dialling_so_the_auth_window_is_kep
     auth_sent_at = socket.sent_of_type("request")[0][0]
     assert socket.opened_at - start == pytest.approx(10)  # dialled only once the token was ready
     assert auth_sent_at - socket.opened_at == pytest.approx(0)  # well inside the 5 s window
+
+
+async def test_subscriptions_change_at_run_time_and_the_registry_is_replayed_on_reconnect(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(), EventBus()
+    connection = ConnectionSupervisor(
+        MarketHandler({"AAPL"}),
+        "ws://venue.test",
+        StaticTokenProvider(Secret(TOKEN)),
+        bus,
+        backoff=Backoff(jitter=0),
+        open_websocket=venue.open_websocket,
+    )
+
+    def symbols_sent(socket: object, kind: str) -> list[list[str]]:
+        assert isinstance(socket, type(venue.sockets[0]))
+        return [[item["symbol"] for item in m["payload"]] for _, m in socket.sent_of_type(kind)]
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(connection.run)
+        first = venue.sockets[0]
+        connection.update_subscriptions(add=["MSFT", "AAPL"], remove=[])
+        connection.update_subscriptions(remove=["AAPL"])
+        await first.wait_sent(lambda sent: any(m["type"] == "unsubscribe" for m in sent))
+        first.close()  # the venue drops us; the registry must be replayed whole
+        await venue.wait_attempts(2)
+        await connection.wait_state(ConnectionState.SUBSCRIBED)
+        second = venue.sockets[1]
+        await second.wait_sent(lambda sent: any(m["type"] == "subscribe" for m in sent))
+        nursery.cancel_scope.cancel()
+    assert symbols_sent(first, "subscribe") == [["AAPL"], ["MSFT"]]  # only the difference
+    assert symbols_sent(first, "unsubscribe") == [["AAPL"]]
+    assert symbols_sent(second, "subscribe") == [["MSFT"]]
