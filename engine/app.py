@@ -97,6 +97,7 @@ class EngineHandle:
     dispatcher: ThrottledDispatcher
     connections: list[ConnectionSupervisor]
     simulator: Simulator | None
+    session: SessionRefresher
     stop_event: trio.Event
 
     def stop(self) -> None:
@@ -252,6 +253,7 @@ async def _run_actors(
             dispatcher=dispatcher,
             connections=connections,
             simulator=simulator,
+            session=tokens,
             stop_event=stop,
         )
         await host.start_plugins()
