@@ -20,7 +20,7 @@ import attrs
 import structlog
 import trio
 
-from engine.accounts.book import BOOK_INPUT_TYPES, AccountBook
+from engine.accounts.book import BOOK_INPUT_TYPES, AccountBook, BookStatistics
 from engine.accounts.views import AccountViews
 from engine.bus import EventBus
 from engine.model.account import AccountView
@@ -76,6 +76,17 @@ def reservation_for(intent: OrderIntent) -> Decimal:
     return intent.estimated_cost or Decimal(0)
 
 
+@attrs.frozen(kw_only=True)
+class AccountStatistics:
+    """Counters of one account actor (its book's included)."""
+
+    account_id: str
+    trading_state: TradingState
+    seconds_in_state: float
+    held_orders: int
+    book: BookStatistics
+
+
 @attrs.define(eq=False)
 class AccountActor:
     """Owns one account's ``AccountBook``, trading state and order gate.
@@ -93,6 +104,7 @@ class AccountActor:
     book: AccountBook = attrs.field(init=False)
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
     _held: list[OrderIntent] = attrs.field(factory=list, init=False)
+    _state_since: float = attrs.field(default=0.0, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.book = AccountBook(self.account_id)
@@ -103,6 +115,7 @@ class AccountActor:
         subscription = self.bus.subscribe(
             f"account:{self.account_id}", accepts=_INPUTS, where=self._is_mine
         )
+        self._state_since = trio.current_time()
         self._publish_view()
         task_status.started()
         async with self.dispatch:
@@ -117,6 +130,16 @@ class AccountActor:
                         _log_fact(fact)
                     await self.bus.publish_all(facts)
                 self._publish_view()
+
+    def statistics(self) -> AccountStatistics:
+        """Trading state, orders held while reconciling, and the book's counters."""
+        return AccountStatistics(
+            account_id=self.account_id,
+            trading_state=self.trading_state,
+            seconds_in_state=trio.current_time() - self._state_since,
+            held_orders=len(self._held),
+            book=self.book.statistics(),
+        )
 
     def _is_mine(self, event: Event) -> bool:
         if isinstance(event, AccountEvent):
@@ -241,6 +264,7 @@ class AccountActor:
         if state is self.trading_state:
             return []
         previous, self.trading_state = self.trading_state, state
+        self._state_since = trio.current_time()
         return [
             TradingStateChanged(
                 account_id=self.account_id, state=state, previous=previous, reason=reason

@@ -66,7 +66,9 @@ async def test_orders_are_held_until_the_snapshot_then_released_in_order() -> No
         await bus.publish(snapshot())
         sent = [await receive.receive(), await receive.receive()]
         view = views.get(ACCOUNT)
+        stats = actor.statistics()
         nursery.cancel_scope.cancel()
+    assert (stats.trading_state, stats.held_orders) == (TradingState.ACTIVE, 0)
     assert [getattr(item, "client_order_id", None) for item in sent] == ["early-1", "early-2"]
     assert view is not None
     assert view.trading_state is TradingState.ACTIVE

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import pytest
 import trio
+import trio.testing
 
 from engine.app import EngineHandle, run_engine
 from engine.bus import Subscription
@@ -26,6 +28,13 @@ FAST_SIMULATION: dict[str, Any] = {
     "accounts": [{"id": "SIM-001"}],
     "plugins": [{"name": "buying-power", "path": "plugins.buying_power:BuyingPowerCheck"}],
 }
+
+
+@pytest.fixture
+def virtual_clock() -> trio.testing.MockClock:
+    """Virtual time for real-socket tests: jumps only after 10 ms of real idleness, so a frame
+    in flight on loopback is never overtaken by a timer (pytest-trio uses any Clock fixture)."""
+    return trio.testing.MockClock(autojump_threshold=0.01)
 
 
 def engine_config(**overrides: Any) -> EngineConfig:

@@ -22,11 +22,6 @@ SIX_HOURS = 6 * 3600.0
 SESSION = 3900.0  # the brief's 65 minutes, the simulator's default
 
 
-@pytest.fixture
-def virtual_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0.01)
-
-
 async def test_six_virtual_hours_of_65_minute_sessions_without_a_gap(
     virtual_clock: trio.testing.MockClock,
 ) -> None:
