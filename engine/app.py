@@ -34,6 +34,7 @@ from engine.connection import (
     ConnectionSupervisor,
     MarketHandler,
 )
+from engine.connection.registry import SubscriptionRouter
 from engine.connection.session import SessionRefresher
 from engine.connection.supervisor import open_venue_websocket
 from engine.connection.tokens import (
@@ -238,7 +239,11 @@ async def _run_actors(
 
         connections: list[ConnectionSupervisor] = []
         if config.market.enabled:
-            connections.append(supervisor(MarketHandler(_market_symbols(config, plugins))))
+            pinned = _market_symbols(config, plugins)
+            market = supervisor(MarketHandler(set(pinned)))
+            connections.append(market)
+            router = SubscriptionRouter(bus, market, frozenset(pinned))
+            await nursery.start(router.run)
         if config.charts.enabled:
             connections.append(supervisor(ChartsHandler(set(config.charts.symbols))))
         connections.append(supervisor(AccountsHandler(account_ids)))

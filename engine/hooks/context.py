@@ -19,7 +19,7 @@ import structlog
 from engine.accounts.views import AccountViews
 from engine.model.account import AccountView
 from engine.model.enums import OrderType, SecurityType, Side, TimeInForce
-from engine.model.events import CancelOrder, Event, SubmitOrder
+from engine.model.events import CancelOrder, Event, MarketDataRequested, SubmitOrder
 from engine.model.market import Quote
 from engine.model.orders import OrderIntent
 
@@ -112,6 +112,16 @@ class StrategyContext:
         self._emit(
             CancelOrder(account_id=account_id, client_order_id=client_order_id, strategy=self.name)
         )
+
+    def subscribe(self, *symbols: str) -> None:
+        """Ask for quotes and trades of ``symbols`` (kept across reconnects)."""
+        if symbols:
+            self._emit(MarketDataRequested(strategy=self.name, subscribe=tuple(symbols)))
+
+    def unsubscribe(self, *symbols: str) -> None:
+        """Give up ``symbols``; they stay subscribed while config or another plugin wants them."""
+        if symbols:
+            self._emit(MarketDataRequested(strategy=self.name, unsubscribe=tuple(symbols)))
 
     def account(self, account_id: str | None = None) -> AccountView:
         """The latest immutable view of a bound account (the only one, if just one is bound)."""

@@ -216,6 +216,15 @@ class ConnectionStateChanged(Event):
 
 
 @attrs.frozen(kw_only=True)
+class MarketDataRequested(Event):
+    """A strategy asked for (or gave up) the market data of some symbols."""
+
+    strategy: str
+    subscribe: tuple[str, ...] = ()
+    unsubscribe: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class PluginFaulted(Event):
     """A plugin's hook raised; the plugin was disabled and the engine went on."""
 

@@ -138,3 +138,27 @@ async def test_the_charts_socket_is_connected_when_enabled() -> None:
     assert isinstance(event, ChartQuote)
     assert event.symbol == "AAPL"
     assert states[Endpoint.CHARTS] is ConnectionState.SUBSCRIBED
+
+
+class WantsTsla:
+    """Asks for a symbol the configuration does not list, at start-up."""
+
+    def __init__(self) -> None:
+        self.quoted = trio.Event()
+
+    @hookimpl
+    def aries_engine_started(self, ctx: StrategyContext) -> None:
+        ctx.subscribe("TSLA")
+
+    @hookimpl
+    def aries_on_quote(self, quote: Quote) -> None:
+        if quote.symbol == "TSLA":
+            self.quoted.set()
+
+
+async def test_a_strategy_can_subscribe_to_a_symbol_at_run_time() -> None:
+    strategy = WantsTsla()
+    config = engine_config(simulator={"tick_interval": 0.02, "symbols": ["AAPL", "TSLA"]})
+    async with running_engine(config, ("tsla", strategy)):
+        with trio.fail_after(10):
+            await strategy.quoted.wait()
