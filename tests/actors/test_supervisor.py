@@ -403,3 +403,21 @@ async def test_subscriptions_change_at_run_time_and_the_registry_is_replayed_on_
     assert symbols_sent(first, "subscribe") == [["AAPL"], ["MSFT"]]  # only the difference
     assert symbols_sent(first, "unsubscribe") == [["AAPL"]]
     assert symbols_sent(second, "subscribe") == [["MSFT"]]
+
+
+async def test_the_backoff_resets_after_a_minute_of_healthy_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(refuse=1), EventBus()
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        await nursery.start(supervisor(venue, bus).run)  # refused once (delay 1 s), then in
+        live = venue.sockets[0]
+        await live.wait_sent(lambda sent: sum(m["type"] == "ping" for m in sent) >= 3)  # 90 s
+        live.close()
+        await venue.wait_attempts(3)
+        nursery.cancel_scope.cancel()
+    # Without the reset the third attempt would wait 2 s; after 90 s of pongs it waits 1 s.
+    third_delay = venue.attempts[2] - (venue.sockets[0].opened_at + 90)
+    assert venue.attempts[1] - start == pytest.approx(1)
+    assert third_delay == pytest.approx(1)

@@ -7,7 +7,7 @@ import trio
 import trio.testing
 
 from engine.connection import ConnectionSupervisor
-from engine.model import ConnectionState, Endpoint
+from engine.model import AccountSynced, ConnectionState, Endpoint
 from engine.sim import SimConfig
 from engine.testing import Fault, open_simulator
 from tests.integration.conftest import engine_config, running_engine
@@ -70,3 +70,21 @@ async def test_auth_rejected_then_accepted_after_a_token_refresh(
     assert "INVALID_TOKEN" in stats.last_error
     assert stats.state is ConnectionState.SUBSCRIBED
     assert session.refreshes == 1  # one refresh (after the refusal); the first token is not one
+
+
+async def test_an_expired_session_reconnects_reauthenticates_and_resubscribes(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    config = engine_config(simulator={"tick_interval": 30.0, "symbols": ["AAPL"]})
+    async with running_engine(config) as engine:
+        assert engine.simulator is not None
+        accounts = connection(engine.connections, Endpoint.ACCOUNTS)
+        synced = engine.bus.subscribe("test", accepts=(AccountSynced,))
+        await engine.simulator.faults.apply(Fault.expire_session("/v1/accounts/ws"))
+        await accounts.wait_state(ConnectionState.EXPIRED)
+        resynced = await synced.receive_batch()  # the new snapshot after re-subscribing
+        stats = accounts.statistics()
+    assert [type(e) for e in resynced] == [AccountSynced]
+    assert stats.connects == 2
+    assert stats.state is ConnectionState.SUBSCRIBED
+    assert "authExpired" in stats.last_error
