@@ -135,7 +135,9 @@ async def open_venue_websocket(
         try:
             yield ws
         finally:
-            with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
+            # Not shielded, as in trio-websocket: when we are being cancelled the reader task is
+            # cancelled too, so the peer's close reply could never be read; close at once.
+            with trio.move_on_after(CLOSE_TIMEOUT):
                 await ws.aclose()
             nursery.cancel_scope.cancel()
 
