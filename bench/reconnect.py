@@ -109,15 +109,15 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("error")
     result = trio.run(measure, args.drops)
-    print(f"{'drops':<28}{result['drops']}")
+    print(f"{'drops':<32}{result['drops']}")
     print(
-        f"{'dropped → subscribed, median':<28}{result['engine_median_s']:.4f} s "
+        f"{'dropped → subscribed, median':<32}{result['engine_median_s']:.4f} s "
         f"(max {result['engine_max_s']:.4f} s)"
     )
-    print(f"{'of which backoff delay':<28}{result['backoff_s']:.4f} s")
-    print(f"{'engine overhead, median':<28}{result['engine_overhead_median_s']:.4f} s")
-    print(f"{'bare client reconnect':<28}{result['bare_median_s']:.4f} s  (baseline, same run)")
-    print(f"{'overhead / baseline':<28}{result['overhead_vs_bare']}x")
+    print(f"{'of which backoff delay':<32}{result['backoff_s']:.4f} s")
+    print(f"{'engine overhead, median':<32}{result['engine_overhead_median_s']:.4f} s")
+    print(f"{'bare client reconnect':<32}{result['bare_median_s']:.4f} s  (baseline, same run)")
+    print(f"{'overhead / baseline':<32}{result['overhead_vs_bare']}x")
     with RESULTS.open("a", encoding="utf-8") as results:
         results.write(json.dumps({**result, "at": time.time()}) + "\n")
 
