@@ -246,7 +246,8 @@ async def _run_actors(
             await nursery.start(router.run)
         if config.charts.enabled:
             connections.append(supervisor(ChartsHandler(set(config.charts.symbols))))
-        connections.append(supervisor(AccountsHandler(account_ids)))
+        pnl = {a.id: a.pnl_interval for a in config.accounts if a.pnl_interval is not None}
+        connections.append(supervisor(AccountsHandler(account_ids, pnl_intervals=pnl)))
         for connection in connections:
             await nursery.start(connection.run)
         await _wait_first_sync(synced, set(account_ids))

@@ -168,9 +168,18 @@ class ChartsSection:
 
 @attrs.frozen(kw_only=True)
 class AccountSection:
-    """One ``[[accounts]]`` entry: an account the engine subscribes to and trades."""
+    """One ``[[accounts]]`` entry: an account the engine subscribes to and trades.
+
+    ``pnl_interval`` also subscribes the account's P&L candles (``15s``, ``1m``, ``5m``,
+    ``15m``, ``1h``, ``1d`` or ``1mo``); plugins then get ``aries_on_pnl_candle`` per closed
+    candle.
+    """
 
     id: str
+    pnl_interval: str | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(_one_of("15s", "1m", "5m", "15m", "1h", "1d", "1mo")),
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -48,6 +48,7 @@ from engine.model.events import (
     TradingStateChanged,
 )
 from engine.model.orders import CancelRequest, OrderIntent, RiskVerdict
+from engine.model.streams import PnlCandleClosed, PnlCandleReceived
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,7 @@ _INPUTS = (
     SubmitOrder,
     CancelOrder,
     ConnectionStateChanged,
+    PnlCandleReceived,
 )
 
 
@@ -105,6 +107,7 @@ class AccountActor:
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
     _held: list[OrderIntent] = attrs.field(factory=list, init=False)
     _state_since: float = attrs.field(default=0.0, init=False)
+    _open_candle: PnlCandleReceived | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.book = AccountBook(self.account_id)
@@ -157,6 +160,8 @@ class AccountActor:
                     TradingState.RECONCILING, f"accounts socket down: {event.reason}"
                 )
             return []
+        if isinstance(event, PnlCandleReceived):
+            return self._candle(event)
         if isinstance(event, CancelFailed):
             log.warning(
                 "order.cancel_failed",
@@ -240,6 +245,33 @@ class AccountActor:
             )
         )
         return []
+
+    def _candle(self, candle: PnlCandleReceived) -> list[Event]:
+        """Publish each P&L bucket once, when the next one starts, with its final values.
+
+        The venue repeats the open bucket's candle while it lasts, and replays the history
+        after a (re)subscribe: older buckets were closed already and are skipped, the open
+        one's latest values are kept, and every bucket passed closes exactly once.
+        """
+        current = self._open_candle
+        if current is not None and candle.time < current.time:
+            return []
+        self._open_candle = candle
+        if current is None or candle.time == current.time:
+            return []
+        return [
+            PnlCandleClosed(
+                account_id=self.account_id,
+                ts_event=current.ts_event,
+                ts_recv=candle.ts_recv,
+                interval=current.interval,
+                time=current.time,
+                open=current.open,
+                high=current.high,
+                low=current.low,
+                close=current.close,
+            )
+        ]
 
     def _dispatch_full(self) -> bool:
         """Never wait on the dispatcher: it may be waiting to tell us an outcome."""

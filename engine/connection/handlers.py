@@ -7,7 +7,8 @@ decoded data messages into bus events. The generic connect/authenticate/ping/rec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import attrs
@@ -15,7 +16,14 @@ import structlog
 
 from engine.aries import encode
 from engine.aries.normalize import MarketNormalizer
-from engine.aries.wire import ChartUpdate, MarketStatus, QuoteUpdate, Subscribed, TradeUpdate
+from engine.aries.wire import (
+    ChartUpdate,
+    MarketStatus,
+    PnlHistory,
+    QuoteUpdate,
+    Subscribed,
+    TradeUpdate,
+)
 from engine.model.enums import Endpoint
 from engine.model.events import (
     AccountInfoReported,
@@ -24,10 +32,17 @@ from engine.model.events import (
     OrderReported,
     PositionReported,
 )
+from engine.model.streams import PnlCandleReceived
 
 log = structlog.get_logger(__name__)
 
-ACCOUNT_REPORTS = (OrderReported, PositionReported, BalanceReported, AccountInfoReported)
+ACCOUNT_REPORTS = (
+    OrderReported,
+    PositionReported,
+    BalanceReported,
+    AccountInfoReported,
+    PnlCandleReceived,
+)
 
 RequestIds = Callable[[], str]
 
@@ -70,9 +85,15 @@ class EndpointHandler(Protocol):
 
 @attrs.define(eq=False)
 class AccountsHandler:
-    """The accounts socket: one ``account`` subscription per configured account."""
+    """The accounts socket: ``account`` per configured account, and ``pnl`` where asked.
+
+    P&L candles are asked from the moment the engine started (``pnl_since``), so a reconnect
+    replays the same series and the account actor's per-bucket state stays consistent.
+    """
 
     accounts: tuple[str, ...]
+    pnl_intervals: Mapping[str, str] = attrs.field(factory=dict)
+    pnl_since: datetime = attrs.field(factory=lambda: datetime.now(UTC))
     endpoint: Endpoint = Endpoint.ACCOUNTS
     path: str = "/v1/accounts/ws"
 
@@ -81,6 +102,10 @@ class AccountsHandler:
         for account_id in self.accounts:
             request_id = next_id()
             messages.append((request_id, encode.subscribe_account(request_id, account_id)))
+        for account_id, interval in sorted(self.pnl_intervals.items()):
+            request_id = next_id()
+            text = encode.subscribe_pnl(request_id, account_id, self.pnl_since, interval)
+            messages.append((request_id, text))
         return messages
 
     def handle(self, message: Any) -> list[Event]:
@@ -98,6 +123,8 @@ class AccountsHandler:
                 else str(snapshot.balance.stock_buying_power),
             )
             return [snapshot]
+        if isinstance(message, PnlHistory):
+            return list(message.candles)
         report = getattr(message, "report", message)
         if isinstance(report, ACCOUNT_REPORTS):
             return [report]

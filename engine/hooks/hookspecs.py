@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     )
     from engine.model.market import Quote, Trade
     from engine.model.orders import OrderIntent, RiskVerdict
+    from engine.model.streams import PnlCandleClosed
 
 
 # -------------------------------------------------------------------------
@@ -155,6 +156,15 @@ def aries_on_trading_state_changed(event: TradingStateChanged, ctx: StrategyCont
     """A bound account's trading state changed (``ACTIVE``, ``RECONCILING`` …).
 
     Called: on every change. While not ``ACTIVE``, new orders are held or rejected.
+    """
+
+
+@hookspec
+def aries_on_pnl_candle(event: PnlCandleClosed, ctx: StrategyContext) -> None:
+    """A P&L candle of a bound account closed (its bucket ended): final OHLC of the P&L.
+
+    Called: once per bucket, for accounts with ``pnl_interval`` set in ``engine.toml``, including
+    buckets that closed while the engine was disconnected (from the replayed history).
     """
 
 

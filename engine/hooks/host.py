@@ -41,6 +41,7 @@ from engine.model.events import (
     TradingStateChanged,
 )
 from engine.model.market import Quote, Trade
+from engine.model.streams import PnlCandleClosed
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +57,7 @@ HOOK_FOR_EVENT: dict[type[Event], tuple[str, str]] = {
     TradingStateChanged: ("aries_on_trading_state_changed", "event"),
     ConnectionStateChanged: ("aries_on_connection_state", "event"),
     PluginFaulted: ("aries_on_plugin_faulted", "event"),
+    PnlCandleClosed: ("aries_on_pnl_candle", "event"),
 }
 _ORDER_EVENTS = (OrderUpdated, OrderFilled, OrderRejected)
 

@@ -50,6 +50,18 @@ class PnlCandleReceived(AccountEvent):
     close: Decimal
 
 
+@attrs.frozen(kw_only=True)
+class PnlCandleClosed(AccountEvent):
+    """A P&L candle whose bucket is over: its final OHLC (published once per bucket)."""
+
+    interval: str
+    time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
 class WatchlistAction(enum.StrEnum):
     """What happened to a watchlist entry (``watchlist.add`` / ``.update`` / ``.remove``)."""
 

@@ -3,6 +3,7 @@ dispatcher (which may itself be waiting to report an outcome to this actor)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import trio
@@ -21,6 +22,8 @@ from engine.model import (
     Event,
     OrderIntent,
     OrderRejected,
+    PnlCandleClosed,
+    PnlCandleReceived,
     RiskVerdict,
     SubmitOrder,
     TradingState,
@@ -115,4 +118,41 @@ async def test_a_lost_accounts_socket_puts_the_account_back_to_reconciling() -> 
     assert [e.state for e in events if isinstance(e, TradingStateChanged)] == [
         TradingState.ACTIVE,
         TradingState.RECONCILING,
+    ]
+
+
+def candle(minute: int, close: str) -> PnlCandleReceived:
+    t = datetime(2026, 1, 15, 14, minute, tzinfo=UTC)
+    return PnlCandleReceived(
+        account_id=ACCOUNT,
+        interval="1m",
+        time=t,
+        open=Decimal(1),
+        high=Decimal(close),
+        low=Decimal(1),
+        close=Decimal(close),
+    )
+
+
+async def test_each_pnl_bucket_closes_once_with_its_final_values() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, _receive = trio.open_memory_channel[DispatchItem](10)
+    closed = bus.subscribe("test", accepts=(PnlCandleClosed,))
+    actor = AccountActor(ACCOUNT, bus, views, approve_all, send)
+    feed = [
+        candle(0, "2"), candle(0, "3"),  # the open bucket, updated
+        candle(1, "4"),  # minute 0 closes at 3
+        # reconnect: the history is replayed, minute 1 final, then minute 2 passed in the outage
+        candle(0, "3"), candle(1, "5"), candle(2, "6"), candle(3, "7"),
+    ]  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        for event in feed:
+            await bus.publish(event)
+        events = await collect(closed, 3)
+        nursery.cancel_scope.cancel()
+    assert [(e.time.minute, e.close) for e in events if isinstance(e, PnlCandleClosed)] == [
+        (0, Decimal(3)),
+        (1, Decimal(5)),
+        (2, Decimal(6)),
     ]

@@ -18,6 +18,7 @@ from engine.model import (
     OrderFilled,
     OrderStatus,
     OrderUpdated,
+    PnlCandleReceived,
     PositionChanged,
     Quote,
     Side,
@@ -162,3 +163,13 @@ async def test_a_strategy_can_subscribe_to_a_symbol_at_run_time() -> None:
     async with running_engine(config, ("tsla", strategy)):
         with trio.fail_after(10):
             await strategy.quoted.wait()
+
+
+async def test_pnl_candles_flow_for_an_account_that_asks_for_them() -> None:
+    config = engine_config(accounts=[{"id": "SIM-001", "pnl_interval": "15s"}])
+    async with running_engine(config) as engine:
+        candles = engine.bus.subscribe("test", accepts=(PnlCandleReceived,))
+        with trio.fail_after(10):
+            [first, *_] = await candles.receive_batch()
+    assert isinstance(first, PnlCandleReceived)
+    assert (first.account_id, first.interval) == ("SIM-001", "15s")
