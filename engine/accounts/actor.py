@@ -174,6 +174,7 @@ class AccountActor:
             return []
         facts = self.book.apply(event)
         if isinstance(event, AccountSnapshotReceived):
+            _log_reconciliation(self.account_id, facts)
             facts += self._set_state(TradingState.ACTIVE, "snapshot applied")
             facts += self._release_held()
         return facts
@@ -305,6 +306,19 @@ class AccountActor:
 
     def _publish_view(self) -> None:
         self.views.set(self.book.view(self.trading_state))
+
+
+def _log_reconciliation(account_id: str, facts: list[Event]) -> None:
+    """One readable line for what a snapshot changed (the diff against local state)."""
+    updates = [f for f in facts if isinstance(f, OrderUpdated)]
+    log.info(
+        "account.reconciled",
+        order_changes=len(updates),
+        external_orders=sum(1 for f in updates if f.external),
+        fills_recovered=sum(1 for f in facts if isinstance(f, OrderFilled)),
+        position_changes=sum(1 for f in facts if isinstance(f, PositionChanged)),
+        balance_changed=any(isinstance(f, BalanceChanged) for f in facts),
+    )
 
 
 def _log_fact(fact: Event) -> None:

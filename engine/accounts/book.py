@@ -424,6 +424,7 @@ class AccountBook:
                 order=new,
                 previous_status=previous_status,
                 strategy=strategy,
+                external=strategy is None,
             )
         ]
         delta = new.cum_qty - (_ZERO if previous is None else previous.cum_qty)

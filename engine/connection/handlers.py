@@ -113,6 +113,9 @@ class AccountsHandler:
             if message.snapshot is None:
                 return []
             snapshot = message.snapshot
+            if snapshot.account_id not in self.accounts:
+                log.error("account.foreign_snapshot_refused", account=snapshot.account_id)
+                return []
             log.info(
                 "account.snapshot",
                 account=snapshot.account_id,
@@ -124,9 +127,16 @@ class AccountsHandler:
             )
             return [snapshot]
         if isinstance(message, PnlHistory):
-            return list(message.candles)
+            return [c for c in message.candles if c.account_id in self.accounts]
         report = getattr(message, "report", message)
         if isinstance(report, ACCOUNT_REPORTS):
+            if report.account_id not in self.accounts:
+                log.error(
+                    "account.foreign_event_refused",
+                    account=report.account_id,
+                    kind=type(report).__name__,
+                )
+                return []
             return [report]
         return []
 

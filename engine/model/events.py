@@ -132,11 +132,16 @@ class CancelFailed(AccountEvent):
 
 @attrs.frozen(kw_only=True)
 class OrderUpdated(AccountEvent):
-    """An order changed state (or was first seen). ``strategy`` is its owner, if one of ours."""
+    """An order changed state (or was first seen). ``strategy`` is its owner, if one of ours.
+
+    ``external`` marks an order this engine did not place (another device, another program):
+    strategies hear about it, but it belongs to none of them.
+    """
 
     order: Order
     previous_status: OrderStatus | None
     strategy: str | None = None
+    external: bool = False
 
 
 @attrs.frozen(kw_only=True)

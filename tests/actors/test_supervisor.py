@@ -33,7 +33,13 @@ from engine.model import (
 )
 from engine.runtime import Backoff
 from engine.secrets import Secret
-from tests.actors.fake_venue import REFRESH_AUTH, FakeVenue, market_event, order_event
+from tests.actors.fake_venue import (
+    REFRESH_AUTH,
+    FakeVenue,
+    market_event,
+    order_event,
+    subscribed,
+)
 
 TOKEN = "tok-super-secret-123"
 
@@ -421,3 +427,21 @@ async def test_the_backoff_resets_after_a_minute_of_healthy_connection(
     third_delay = venue.attempts[2] - (venue.sockets[0].opened_at + 90)
     assert venue.attempts[1] - start == pytest.approx(1)
     assert third_delay == pytest.approx(1)
+
+
+def test_a_snapshot_or_report_for_an_account_we_did_not_subscribe_is_refused() -> None:
+    from engine.aries.decode import decode_message
+    from engine.model import Endpoint
+
+    handler = AccountsHandler(("ACC-001",))
+    foreign_snapshot = decode_message(subscribed("s-1", "ACC-999"), Endpoint.ACCOUNTS, ts_recv=0)
+    foreign_order = decode_message(order_event("ACC-999", "NEW", "0"), Endpoint.ACCOUNTS, ts_recv=0)
+    mine = decode_message(order_event("ACC-001", "NEW", "0"), Endpoint.ACCOUNTS, ts_recv=0)
+    with capture_logs() as logs:
+        assert handler.handle(foreign_snapshot) == []
+        assert handler.handle(foreign_order) == []
+    assert [type(e) for e in handler.handle(mine)] == [OrderReported]
+    assert [e["event"] for e in logs] == [
+        "account.foreign_snapshot_refused",
+        "account.foreign_event_refused",
+    ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import trio
+from structlog.testing import capture_logs
 
 from engine import StrategyContext, hookimpl
 from engine.model import (
@@ -79,9 +81,13 @@ async def test_a_fill_that_happens_while_the_accounts_socket_is_down_is_seen_exa
             assert strategy.fills == []  # the engine cannot know yet
             # The socket drops; the engine reconnects and the snapshot carries the truth.
             sim.faults.clear()
-            await sim.drop_connections(ACCOUNTS_WS)
-            await strategy.filled.wait()
-            await strategy.position.wait()
+            with capture_logs() as logs:
+                await sim.drop_connections(ACCOUNTS_WS)
+                await strategy.filled.wait()
+                await strategy.position.wait()
+    [summary] = [e for e in logs if e["event"] == "account.reconciled"]
+    assert summary["fills_recovered"] == 1
+    assert summary["position_changes"] == 1
     [fill] = strategy.fills
     assert (fill.qty, fill.cum_qty, fill.side) == (Decimal(10), Decimal(10), Side.BUY)
     assert fill.price <= strategy.limit
@@ -107,3 +113,37 @@ async def test_a_lost_place_response_is_never_resent_and_the_stream_settles_the_
     assert unknown.client_order_id == strategy.client_order_id
     assert placed == 1  # sent once, never blindly re-sent
     assert [f.qty for f in strategy.fills] == [Decimal(10)]  # settled by the stream, once
+
+
+class Watcher:
+    """Records every order update it hears."""
+
+    def __init__(self) -> None:
+        self.updates: list[OrderUpdated] = []
+        self.seen = trio.Event()
+
+    @hookimpl
+    def aries_on_order_updated(self, event: OrderUpdated) -> None:
+        self.updates.append(event)
+        self.seen.set()
+
+
+async def test_an_order_placed_from_another_device_arrives_as_external() -> None:
+    watcher = Watcher()
+    async with running_engine(engine_config(), ("watcher", watcher)) as engine:
+        sim = engine.simulator
+        assert sim is not None
+        async with httpx.AsyncClient(
+            base_url=sim.endpoints.rest_base,
+            headers={"Authorization": f"Bearer {sim.config.token}"},
+        ) as phone:  # the user's phone app, not this engine
+            reply = await phone.post("/v1/orders", json={
+                "tradingAccountId": "SIM-001", "symbol": "AAPL", "side": "BUY",
+                "type": "LIMIT", "qty": "1", "price": "1.00", "timeInForce": "DAY"})  # fmt: skip
+            assert reply.status_code == 200
+        with trio.fail_after(10):
+            await watcher.seen.wait()
+    update = watcher.updates[0]
+    assert update.external
+    assert update.strategy is None
+    assert update.order.client_order_id is None
