@@ -212,7 +212,7 @@ async def _run_actors(
         risk = RiskGate(pm, plugins)
         async with send:
             for account_id in account_ids:
-                actor = AccountActor(account_id, bus, views, risk, send.clone())
+                actor = AccountActor(account_id, bus, views, risk, send.clone(), order_lists=rest)
                 await nursery.start(actor.run)
         dispatcher = ThrottledDispatcher(
             rest, bus, receive, TokenBucket(config.dispatch.rate, config.dispatch.burst)

@@ -13,8 +13,10 @@ applied, when held orders are released through risk in submission order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Protocol
 
 import attrs
 import structlog
@@ -23,6 +25,8 @@ import trio
 from engine.accounts.book import BOOK_INPUT_TYPES, AccountBook, BookStatistics
 from engine.accounts.views import AccountViews
 from engine.bus import EventBus
+from engine.errors import AriesError
+from engine.model._time import now_ns
 from engine.model.account import AccountView
 from engine.model.enums import ConnectionState, Endpoint, Side, TradingState
 from engine.model.events import (
@@ -47,12 +51,23 @@ from engine.model.events import (
     SubmitOrder,
     TradingStateChanged,
 )
-from engine.model.orders import CancelRequest, OrderIntent, RiskVerdict
+from engine.model.orders import CancelRequest, Order, OrderIntent, RiskVerdict
 from engine.model.streams import PnlCandleClosed, PnlCandleReceived
 
 log = structlog.get_logger(__name__)
 
 RiskCheck = Callable[[OrderIntent, AccountView], RiskVerdict]
+
+UNKNOWN_OUTCOME_GRACE = 5.0  # seconds the stream gets to report an order before we ask REST
+LOOKUP_RETRY = (1.0, 2.0, 4.0, 8.0)  # then every 8 s while the account stays RECONCILING
+
+
+class OrderLists(Protocol):
+    """The venue's order list (``engine.aries.AriesRestClient.list_orders``)."""
+
+    async def list_orders(self, account_id: str) -> tuple[Order, ...]: ...
+
+
 DispatchItem = OrderIntent | CancelRequest
 
 _INPUTS = (
@@ -103,11 +118,16 @@ class AccountActor:
     views: AccountViews
     risk_check: RiskCheck
     dispatch: trio.MemorySendChannel[DispatchItem]
+    order_lists: OrderLists | None = None
+    lookup_timeout: float = 10.0
     book: AccountBook = attrs.field(init=False)
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
     _held: list[OrderIntent] = attrs.field(factory=list, init=False)
     _state_since: float = attrs.field(default=0.0, init=False)
     _open_candle: PnlCandleReceived | None = attrs.field(default=None, init=False)
+    _lookup_at: float = attrs.field(default=math.inf, init=False)
+    _lookup_failures: int = attrs.field(default=0, init=False)
+    _synced_pending: bool = attrs.field(default=True, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.book = AccountBook(self.account_id)
@@ -123,16 +143,49 @@ class AccountActor:
         task_status.started()
         async with self.dispatch:
             while True:
-                try:
-                    batch = await subscription.receive_batch()
-                except trio.EndOfChannel:
-                    return
+                batch: list[Event] = []
+                with trio.move_on_at(self._lookup_at):
+                    try:
+                        batch = await subscription.receive_batch()
+                    except trio.EndOfChannel:
+                        return
+                if not batch:  # the lookup is due
+                    await self._publish(await self._look_up_orders())
                 for event in batch:
-                    facts = self._handle(event)
-                    for fact in facts:
-                        _log_fact(fact)
-                    await self.bus.publish_all(facts)
+                    await self._publish(self._handle(event))
                 self._publish_view()
+
+    async def _publish(self, facts: list[Event]) -> None:
+        for fact in facts:
+            _log_fact(fact)
+        await self.bus.publish_all(facts)
+
+    async def _look_up_orders(self) -> list[Event]:
+        """Settle unknown and missing orders from the venue's order list (``GET /v2/…``)."""
+        self._lookup_at = math.inf
+        if self.order_lists is None or not self.book.needs_order_lookup():
+            return self._after_reconciliation()
+        orders: tuple[Order, ...] | None = None
+        with trio.move_on_after(self.lookup_timeout):
+            try:
+                orders = await self.order_lists.list_orders(self.account_id)
+            except AriesError as exc:
+                log.warning("account.order_lookup_failed", error=str(exc))
+        if orders is None:
+            delay = LOOKUP_RETRY[min(self._lookup_failures, len(LOOKUP_RETRY) - 1)]
+            self._lookup_failures += 1
+            self._lookup_at = trio.current_time() + delay
+            return []
+        self._lookup_failures = 0
+        facts = self.book.apply_order_list(orders, ts_recv=now_ns())
+        log.info("account.orders_looked_up", listed=len(orders), facts=len(facts))
+        return facts + self._after_reconciliation()
+
+    def _after_reconciliation(self) -> list[Event]:
+        if self.trading_state is not TradingState.RECONCILING or self._synced_pending:
+            return []
+        facts = self._set_state(TradingState.ACTIVE, "snapshot applied")
+        return facts + self._release_held()
 
     def statistics(self) -> AccountStatistics:
         """Trading state, orders held while reconciling, and the book's counters."""
@@ -155,7 +208,12 @@ class AccountActor:
         if isinstance(event, CancelOrder):
             return self._cancel(event)
         if isinstance(event, ConnectionStateChanged):
+            if event.state is ConnectionState.FAILED:
+                return self._set_state(
+                    TradingState.HALTED, f"accounts socket failed: {event.reason}"
+                )
             if event.state is ConnectionState.DISCONNECTED:
+                self._synced_pending = True
                 return self._set_state(
                     TradingState.RECONCILING, f"accounts socket down: {event.reason}"
                 )
@@ -175,8 +233,13 @@ class AccountActor:
         facts = self.book.apply(event)
         if isinstance(event, AccountSnapshotReceived):
             _log_reconciliation(self.account_id, facts)
-            facts += self._set_state(TradingState.ACTIVE, "snapshot applied")
-            facts += self._release_held()
+            self._synced_pending = False
+            if self.order_lists is not None and self.book.needs_order_lookup():
+                self._lookup_at = trio.current_time()  # stay RECONCILING until it is done
+            else:
+                facts += self._after_reconciliation()
+        elif isinstance(event, OrderPlaceFailed) and event.outcome_unknown:
+            self._lookup_at = min(self._lookup_at, trio.current_time() + UNKNOWN_OUTCOME_GRACE)
         return facts
 
     def _submit(self, intent: OrderIntent) -> list[Event]:

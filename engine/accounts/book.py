@@ -83,6 +83,7 @@ without a balance keeps the last one (logged).
 from __future__ import annotations
 
 import decimal
+from collections.abc import Iterable
 from decimal import Decimal
 from types import MappingProxyType
 from typing import assert_never
@@ -192,6 +193,10 @@ class AccountBook:
     _reservations: dict[str, _Reservation] = attrs.field(factory=dict, init=False, repr=False)
     # client_order_ids whose rejection was already published (one OrderRejected per order)
     _rejection_published: set[str] = attrs.field(factory=set, init=False, repr=False)
+    # client_order_ids whose place request has an unknown outcome and no venue report yet
+    _unknown: set[str] = attrs.field(factory=set, init=False, repr=False)
+    # cl_ord_ids open locally but missing from the last snapshot
+    _missing: set[str] = attrs.field(factory=set, init=False, repr=False)
     _synced: bool = attrs.field(default=False, init=False)
     _orders_applied: int = attrs.field(default=0, init=False, repr=False)
     _duplicates_dropped: int = attrs.field(default=0, init=False, repr=False)
@@ -284,6 +289,56 @@ class AccountBook:
         if client_order_id is None:
             return cl_ord_id
         return self._client_to_cl.get(client_order_id, cl_ord_id)
+
+    def needs_order_lookup(self) -> bool:
+        """True if some order's truth must come from the venue's order list (REST).
+
+        That is: a place request with an unknown outcome and no report since, or an order open
+        here that the last snapshot did not list.
+        """
+        self._unknown -= self._client_to_cl.keys()
+        return bool(self._unknown or self._missing)
+
+    def apply_order_list(self, orders: Iterable[Order], *, ts_recv: int) -> list[Event]:
+        """Reconcile against the venue's full list of today's orders (``GET /v2/…/orders``).
+
+        Listed orders are applied like stream reports (so a missed fill is published once).
+        An unknown-outcome order the venue does not list never reached it: it is rejected as
+        lost and its reservation released. A missing open order the venue does not list
+        either is left as it is and logged (its truth is unknowable from here).
+        """
+        facts: list[Event] = []
+        listed: set[str] = set()
+        for order in orders:
+            if order.account_id != self.account_id:
+                continue
+            listed.add(order.cl_ord_id)
+            report = OrderReported(account_id=self.account_id, order=order, ts_recv=ts_recv)
+            facts += self.apply(report)
+        self._unknown -= self._client_to_cl.keys()
+        for client_order_id in sorted(self._unknown):
+            self._release(client_order_id, "lost")
+            self._rejection_published.add(client_order_id)
+            intent = self._intents.get(client_order_id)
+            log.warning("book.order_lost", account=self.account_id, client_order_id=client_order_id)
+            facts.append(
+                OrderRejected(
+                    account_id=self.account_id,
+                    ts_recv=ts_recv,
+                    client_order_id=client_order_id,
+                    cl_ord_id=None,
+                    symbol="" if intent is None else intent.symbol,
+                    code="LOST",
+                    reason="place outcome unknown and the venue has no such order",
+                    source="dispatch",
+                    strategy=self.owner_of(client_order_id),
+                )
+            )
+        self._unknown.clear()
+        for cl_ord_id in sorted(self._missing - listed):
+            log.warning("book.order_unlisted", account=self.account_id, cl_ord_id=cl_ord_id)
+        self._missing.clear()
+        return facts
 
     def view(self, trading_state: TradingState) -> AccountView:
         """An immutable picture of the account; its mappings are read-only copies."""
@@ -608,6 +663,7 @@ class AccountBook:
         intent = self._intents.get(client_order_id)
         if intent is None or client_order_id in self._client_to_cl:
             return []
+        self._unknown.add(client_order_id)
         order = Order(
             account_id=self.account_id,
             cl_ord_id="",
@@ -722,10 +778,12 @@ class AccountBook:
                 continue
             listed.add(order.cl_ord_id)
             facts += self._apply_order(order, snapshot, via_snapshot=True, baseline=baseline)
+        self._missing = set()
         for cl_ord_id, order in self._orders.items():
             if cl_ord_id not in listed and (
                 order.status.is_open or order.status is OrderStatus.UNKNOWN
             ):
+                self._missing.add(cl_ord_id)
                 log.warning(
                     "book.snapshot_missing_order",
                     account=self.account_id,

@@ -833,3 +833,35 @@ def test_a_rejection_seen_by_rest_and_then_by_the_stream_is_published_once() -> 
     assert [r.source for r in of_type(first, OrderRejected)] == ["dispatch"]
     assert of_type(later, OrderRejected) == []
     assert [u.order.status for u in of_type(later, OrderUpdated)] == [S.REJECTED]
+
+
+def test_an_unknown_order_the_venue_never_got_is_rejected_as_lost() -> None:
+    book = AccountBook(ACC)
+    book.track_intent(intent("c-1"), reserve=Decimal(1000))
+    book.apply(
+        OrderPlaceFailed(
+            account_id=ACC, client_order_id="c-1", code="TIMEOUT", reason="", outcome_unknown=True
+        )
+    )
+    assert book.needs_order_lookup()
+    facts = book.apply_order_list([], ts_recv=0)
+    [lost] = of_type(facts, OrderRejected)
+    assert (lost.client_order_id, lost.code, lost.strategy) == ("c-1", "LOST", "alpha")
+    assert book.view(TradingState.ACTIVE).reserved_buying_power == 0
+    assert not book.needs_order_lookup()
+
+
+def test_an_unknown_order_found_in_the_venue_list_is_settled_with_its_fill_once() -> None:
+    book = AccountBook(ACC)
+    book.track_intent(intent("c-1"), reserve=Decimal(1000))
+    book.apply(
+        OrderPlaceFailed(
+            account_id=ACC, client_order_id="c-1", code="TIMEOUT", reason="", outcome_unknown=True
+        )
+    )
+    filled = order(S.FILLED, cl="A", client="c-1", cum="100", avg="175.50")
+    facts = book.apply_order_list([filled], ts_recv=0)
+    assert [f.qty for f in of_type(facts, OrderFilled)] == [Decimal(100)]
+    assert of_type(facts, OrderRejected) == []
+    assert of_type(facts, OrderUpdated)[0].strategy == "alpha"
+    assert book.apply_order_list([filled], ts_recv=0) == []  # the same list again: nothing new

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import httpx
 import trio
+import trio.testing
 from structlog.testing import capture_logs
 
 from engine import StrategyContext, hookimpl
@@ -147,3 +148,30 @@ async def test_an_order_placed_from_another_device_arrives_as_external() -> None
     assert update.external
     assert update.strategy is None
     assert update.order.client_order_id is None
+
+
+async def test_with_the_stream_and_the_answer_lost_the_order_list_settles_the_order(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    strategy = Recorder(price_below_bid=Decimal("-1.00"), go=False)  # fills at once
+    config = engine_config(
+        dispatch={"request_timeout": 0.5}, simulator={"tick_interval": 1.0, "symbols": ["AAPL"]}
+    )
+    async with running_engine(config, ("recorder", strategy)) as engine:
+        sim = engine.simulator
+        assert sim is not None
+        await sim.faults.apply(Fault.silent_socket(ACCOUNTS_WS))
+        await sim.faults.apply(Fault.lose_order_response(count=1))
+        strategy.go = True
+        with trio.fail_after(30), capture_logs() as logs:
+            await strategy.filled.wait()  # only REST can tell: the stream and the answer are lost
+        looked_up = [e for e in logs if e["event"] == "account.orders_looked_up"]
+        # When the socket comes back, its snapshot must not replay the fill.
+        sim.faults.clear()
+        await sim.drop_connections(ACCOUNTS_WS)
+        with trio.fail_after(120):
+            await strategy.position.wait()
+        placed = sim.statistics().orders_placed
+    assert looked_up
+    assert placed == 1
+    assert [f.qty for f in strategy.fills] == [Decimal(10)]
