@@ -50,6 +50,7 @@ from engine.model.events import (
     PositionReported,
     SubmitOrder,
     TradingStateChanged,
+    TradingStateRequested,
 )
 from engine.model.orders import CancelRequest, Order, OrderIntent, RiskVerdict
 from engine.model.streams import PnlCandleClosed, PnlCandleReceived
@@ -83,6 +84,7 @@ _INPUTS = (
     CancelOrder,
     ConnectionStateChanged,
     PnlCandleReceived,
+    TradingStateRequested,
 )
 
 
@@ -220,6 +222,8 @@ class AccountActor:
             return []
         if isinstance(event, PnlCandleReceived):
             return self._candle(event)
+        if isinstance(event, TradingStateRequested):
+            return self._requested_state(event)
         if isinstance(event, CancelFailed):
             log.warning(
                 "order.cancel_failed",
@@ -247,7 +251,12 @@ class AccountActor:
             log.info("order.held", client_order_id=intent.client_order_id, state=self.trading_state)
             self._held.append(intent)
             return []
-        if self.trading_state is not TradingState.ACTIVE:
+        if self.trading_state is TradingState.REDUCING:
+            view = self.book.view(self.trading_state)
+            if not view.reduces_position(intent.symbol, intent.side, intent.qty):
+                reason = "account is REDUCING: only orders that shrink a position are allowed"
+                return [self._rejected(intent, "TRADING_STATE", reason)]
+        elif self.trading_state is not TradingState.ACTIVE:
             return [self._rejected(intent, "TRADING_STATE", f"account is {self.trading_state}")]
         if self._dispatch_full():
             return [
@@ -309,6 +318,24 @@ class AccountActor:
             )
         )
         return []
+
+    def _requested_state(self, request: TradingStateRequested) -> list[Event]:
+        """``REDUCING``/``HALTED``/``ACTIVE`` by decision (a kill switch, an operator).
+
+        ``RECONCILING`` belongs to the engine (connection health); while reconciling, a request
+        for ``ACTIVE`` waits for the reconciliation to finish instead.
+        """
+        if request.state is TradingState.RECONCILING or (
+            request.state is TradingState.ACTIVE and self.trading_state is TradingState.RECONCILING
+        ):
+            log.warning(
+                "account.trading_state_refused",
+                requested=request.state,
+                state=self.trading_state,
+                reason=request.reason,
+            )
+            return []
+        return self._set_state(request.state, request.reason)
 
     def _candle(self, candle: PnlCandleReceived) -> list[Event]:
         """Publish each P&L bucket once, when the next one starts, with its final values.

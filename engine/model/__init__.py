@@ -35,6 +35,7 @@ from engine.model.events import (
     PositionReported,
     SubmitOrder,
     TradingStateChanged,
+    TradingStateRequested,
 )
 from engine.model.market import Quote, Trade
 from engine.model.orders import (
@@ -115,6 +116,7 @@ __all__ = [
     "Trade",
     "TradingState",
     "TradingStateChanged",
+    "TradingStateRequested",
     "VenueQuote",
     "WatchlistAction",
     "WatchlistChanged",

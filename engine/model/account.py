@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import attrs
 
-from engine.model.enums import SecurityType, TradingState
+from engine.model.enums import SecurityType, Side, TradingState
 from engine.model.orders import Order
 
 _ZERO = Decimal(0)
@@ -103,3 +103,25 @@ class AccountView:
         """Signed quantity held in ``symbol`` (zero if none)."""
         position = self.positions.get(symbol)
         return position.quantity if position is not None else _ZERO
+
+    def exposure(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """The signed position ``symbol`` could reach if every open order filled: (low, high).
+
+        Open buys raise the high end by their unfilled quantity, open sells lower the low end.
+        """
+        held = self.position_quantity(symbol)
+        buys = sells = _ZERO
+        for order in self.open_orders.values():
+            if order.symbol == symbol:
+                if order.side.is_buy:
+                    buys += order.leaves_qty
+                else:
+                    sells += order.leaves_qty
+        return held - sells, held + buys
+
+    def reduces_position(self, symbol: str, side: Side, qty: Decimal) -> bool:
+        """True if an order of ``qty`` on ``side`` only shrinks the position (never flips it)."""
+        held = self.position_quantity(symbol)
+        if side.is_buy:
+            return held < 0 and qty <= -held
+        return held > 0 and qty <= held

@@ -90,6 +90,14 @@ class SubmitOrder(AccountEvent):
 
 
 @attrs.frozen(kw_only=True)
+class TradingStateRequested(AccountEvent):
+    """Command: put the account in ``state`` (``ACTIVE``, ``REDUCING`` or ``HALTED``)."""
+
+    state: TradingState
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class CancelOrder(AccountEvent):
     """Command: a strategy asked to cancel its order ``client_order_id``."""
 

@@ -24,10 +24,13 @@ from engine.model import (
     OrderRejected,
     PnlCandleClosed,
     PnlCandleReceived,
+    Position,
     RiskVerdict,
+    Side,
     SubmitOrder,
     TradingState,
     TradingStateChanged,
+    TradingStateRequested,
 )
 from tests.conftest import make_intent
 
@@ -156,3 +159,35 @@ async def test_each_pnl_bucket_closes_once_with_its_final_values() -> None:
         (1, Decimal(5)),
         (2, Decimal(6)),
     ]
+
+
+async def test_reducing_lets_only_position_shrinking_orders_through() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    actor = AccountActor(ACCOUNT, bus, views, approve_all, send)
+    held = Position(account_id=ACCOUNT, symbol="AAPL", quantity=Decimal(50))
+    balance = Balance(account_id=ACCOUNT, stock_buying_power=Decimal(1_000_000))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        snapshot = AccountSnapshotReceived(
+            account_id=ACCOUNT, info=None, balance=balance, positions=(held,), orders=()
+        )
+        await bus.publish(snapshot)
+        reducing = TradingStateRequested(
+            account_id=ACCOUNT, state=TradingState.REDUCING, reason="daily loss limit"
+        )
+        await bus.publish(reducing)
+        orders = [("buy", Side.BUY, "10"), ("sell", Side.SELL, "50"), ("flip", Side.SELL, "60")]
+        for client_order_id, side, qty in orders:
+            intent = make_intent(client_order_id=client_order_id, side=side, qty=qty)
+            await bus.publish(SubmitOrder(account_id=ACCOUNT, intent=intent))
+        events = await collect(rejected, 2)
+        sent = receive.receive_nowait()
+        nursery.cancel_scope.cancel()
+    assert sorted(e.client_order_id or "" for e in events if isinstance(e, OrderRejected)) == [
+        "buy",
+        "flip",
+    ]
+    assert isinstance(sent, OrderIntent)
+    assert sent.client_order_id == "sell"
