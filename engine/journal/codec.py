@@ -23,6 +23,7 @@ The writer encodes in its worker thread, never on the trio thread.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
@@ -74,7 +75,14 @@ def _concrete_events() -> list[type[Event]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls.__module__.startswith("engine.") and cls not in found:
+        # attrs' slotted classes replace the decorated class; the original may linger among
+        # __subclasses__() until collected. The real one is the module's attribute.
+        module = sys.modules.get(cls.__module__)
+        if (
+            cls.__module__.startswith("engine.")
+            and getattr(module, cls.__qualname__, None) is cls
+            and cls not in found
+        ):
             found.append(cls)
     return found
 

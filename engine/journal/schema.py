@@ -21,7 +21,8 @@ Conventions for every table
   (also across restarts). Merging tables by ``seq`` gives the order in which the engine recorded
   the rows, which for bus events is the order in which they were published.
 * Timestamps: ``*_ns`` columns are integer nanoseconds since the Unix epoch (UTC); datetimes
-  inside JSON payloads are RFC 3339 strings with their offset (``2024-05-01T14:30:00.123456+00:00``).
+  inside JSON payloads are RFC 3339 strings with their offset
+  (``2024-05-01T14:30:00.123456+00:00``).
 * Money and quantities inside JSON payloads are decimal strings (``"101.25"``), never floats, so
   they read back as the exact ``Decimal``.
 * ``payload`` columns hold one object as JSON, unstructured by ``engine.journal.codec`` (attrs
