@@ -14,6 +14,7 @@ import random
 import signal
 import ssl
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -47,7 +48,10 @@ from engine.dispatch import ThrottledDispatcher, TokenBucket
 from engine.hooks.host import PluginHost
 from engine.hooks.manager import LoadedPlugin
 from engine.hooks.risk import RiskGate
-from engine.model.events import AccountSynced
+from engine.journal import JournalWriter, default_journal_path
+from engine.model.events import AccountSynced, Event
+from engine.model.market import Quote, Trade
+from engine.model.streams import BookUpdated, ChartQuote, ChartTrade, GreeksUpdated
 from engine.runtime.backoff import Backoff
 from engine.runtime.tls import client_ssl_context
 from engine.secrets import Secret
@@ -207,15 +211,22 @@ async def _run_actors(
         transport=httpx.AsyncHTTPTransport(verify=ssl_context),
     )
     async with rest, trio.open_nursery() as nursery:
+        journal = await _start_journal(config, bus, nursery)
         await nursery.start(tokens.run)  # the first token, before anything connects
         send, receive = trio.open_memory_channel[DispatchItem](DISPATCH_QUEUE)
         risk = RiskGate(pm, plugins)
         async with send:
             for account_id in account_ids:
-                actor = AccountActor(account_id, bus, views, risk, send.clone(), order_lists=rest)
+                actor = AccountActor(
+                    account_id, bus, views, risk, send.clone(), order_lists=rest, journal=journal
+                )
                 await nursery.start(actor.run)
         dispatcher = ThrottledDispatcher(
-            rest, bus, receive, TokenBucket(config.dispatch.rate, config.dispatch.burst)
+            rest,
+            bus,
+            receive,
+            TokenBucket(config.dispatch.rate, config.dispatch.burst),
+            journal=journal,
         )
         await nursery.start(dispatcher.run)
         host = PluginHost(pm, plugins, bus, views)
@@ -234,6 +245,7 @@ async def _run_actors(
                 backoff=backoff,
                 credential=config.credential_description(),
                 open_websocket=partial(open_venue_websocket, ssl_context=ssl_context),
+                record_frame=None if journal is None else journal.record_frame,
                 rng=random.Random(),
             )
 
@@ -270,6 +282,43 @@ async def _run_actors(
         host.stop_plugins()
         nursery.cancel_scope.cancel()
     bus.close()
+
+
+MARKET_DATA = (Quote, Trade, ChartQuote, ChartTrade, BookUpdated, GreeksUpdated)
+
+
+async def _start_journal(
+    config: EngineConfig, bus: EventBus, nursery: trio.Nursery
+) -> JournalWriter | None:
+    """Start the journal first, and its bus recorder before anything can publish.
+
+    Market data is left out of the events table: its raw frames are journaled already.
+    """
+    if not config.journal.enabled:
+        return None
+    section = config.journal
+    path = Path(section.path) if section.path else default_journal_path()
+    journal = JournalWriter(path, retention=timedelta(days=section.retention_days))
+    await nursery.start(journal.run)
+    subscription = bus.subscribe(
+        "journal",
+        accepts=(Event,),
+        where=lambda event: not isinstance(event, MARKET_DATA),
+        capacity=100_000,
+    )
+
+    async def record_events() -> None:
+        while True:
+            try:
+                batch = await subscription.receive_batch()
+            except trio.EndOfChannel:
+                return
+            for event in batch:
+                journal.record_event(event)
+
+    nursery.start_soon(record_events)
+    log.info("journal.started", path=str(path))
+    return journal
 
 
 def _market_symbols(config: EngineConfig, plugins: Sequence[LoadedPlugin]) -> set[str]:

@@ -192,6 +192,19 @@ class DispatchSection:
 
 
 @attrs.frozen(kw_only=True)
+class JournalSection:
+    """``[journal]``: the SQLite record of frames, events, intents, verdicts and requests.
+
+    ``path`` defaults to ``$XDG_DATA_HOME/aries-engine/journal.sqlite`` (or
+    ``~/.local/share/…``), never the working directory; rows older than ``retention_days`` go.
+    """
+
+    enabled: bool = True
+    path: str | None = None
+    retention_days: float = attrs.field(default=7.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
 class PluginSection:
     """One ``[[strategies]]`` or ``[[plugins]]`` entry.
 
@@ -218,6 +231,7 @@ class EngineConfig:
     charts: ChartsSection = ChartsSection()
     accounts: tuple[AccountSection, ...] = ()
     dispatch: DispatchSection = DispatchSection()
+    journal: JournalSection = JournalSection()
     strategies: tuple[PluginSection, ...] = ()
     plugins: tuple[PluginSection, ...] = ()
 

@@ -63,6 +63,14 @@ UNKNOWN_OUTCOME_GRACE = 5.0  # seconds the stream gets to report an order before
 LOOKUP_RETRY = (1.0, 2.0, 4.0, 8.0)  # then every 8 s while the account stays RECONCILING
 
 
+class IntentRecorder(Protocol):
+    """Where intents and verdicts are recorded (``engine.journal.JournalWriter``)."""
+
+    def record_intent(self, intent: OrderIntent) -> None: ...
+
+    def record_verdict(self, client_order_id: str, verdict: RiskVerdict) -> None: ...
+
+
 class OrderLists(Protocol):
     """The venue's order list (``engine.aries.AriesRestClient.list_orders``)."""
 
@@ -121,6 +129,7 @@ class AccountActor:
     risk_check: RiskCheck
     dispatch: trio.MemorySendChannel[DispatchItem]
     order_lists: OrderLists | None = None
+    journal: IntentRecorder | None = None
     lookup_timeout: float = 10.0
     book: AccountBook = attrs.field(init=False)
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
@@ -265,6 +274,9 @@ class AccountActor:
                 )
             ]
         verdict = self.risk_check(intent, self.book.view(self.trading_state))
+        if self.journal is not None:
+            self.journal.record_intent(intent)
+            self.journal.record_verdict(intent.client_order_id, verdict)
         if not verdict.approved:
             return [self._rejected(intent, verdict.code or "RISK_REJECTED", verdict.reason, "risk")]
         self.book.track_intent(intent, reserve=reservation_for(intent))

@@ -177,6 +177,7 @@ class ConnectionSupervisor:
     max_auth_failures: int = 3
     frame_buffer: int = 10_000
     credential: str = "the access token"
+    record_frame: Callable[[str, str | bytes, int], None] | None = None
     rng: random.Random = attrs.field(factory=random.Random)
     open_websocket: WebSocketFactory = open_venue_websocket
     state: ConnectionState = attrs.field(default=ConnectionState.DISCONNECTED, init=False)
@@ -382,6 +383,8 @@ class ConnectionSupervisor:
                 if idle.cancelled_caught:
                     raise ConnectionLostError(f"no frame for {self.idle_timeout:g} s")
                 self._last_frame_at = trio.current_time()
+                if self.record_frame is not None:
+                    self.record_frame(self.handler.endpoint, frame, now_ns())
                 try:
                     frames.send_nowait(frame)
                 except trio.WouldBlock:

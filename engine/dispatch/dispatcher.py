@@ -70,6 +70,23 @@ class OrderGateway(Protocol):
     ) -> CancelResult: ...
 
 
+class RequestRecorder(Protocol):
+    """Where outbound requests are recorded (``engine.journal.JournalWriter``)."""
+
+    def record_request(
+        self,
+        *,
+        method: str,
+        path: str,
+        outcome: str,
+        body: object = ...,
+        status: int | None = ...,
+        response: object = ...,
+        account_id: str | None = ...,
+        ts_ns: int | None = ...,
+    ) -> None: ...
+
+
 @attrs.frozen(kw_only=True)
 class DispatcherStatistics:
     """Counters of the dispatcher."""
@@ -91,6 +108,7 @@ class ThrottledDispatcher:
     requests: trio.MemoryReceiveChannel[OrderIntent | CancelRequest]
     bucket: TokenBucket
     max_rate_limit_retries: int = 5
+    journal: RequestRecorder | None = None
     _places: deque[OrderIntent] = attrs.field(factory=deque, init=False)
     _cancels: deque[CancelRequest] = attrs.field(factory=deque, init=False)
     _places_sent: int = attrs.field(default=0, init=False)
@@ -175,7 +193,27 @@ class ThrottledDispatcher:
                 outcome = self._place_failed(
                     intent, "VENUE_REJECTED", ack.reject_reason or ack.text or str(ack.status)
                 )
+        self._record("/v1/orders", intent.account_id, intent.client_order_id, outcome)
         await self.bus.publish(outcome)
+
+    def _record(self, path: str, account_id: str, client_order_id: str, outcome: Event) -> None:
+        if self.journal is None:
+            return
+        if isinstance(outcome, OrderPlaced):
+            result, response = "placed", {"clOrdId": outcome.cl_ord_id}
+        elif isinstance(outcome, OrderPlaceFailed):
+            result = "unknown" if outcome.outcome_unknown else "failed"
+            response = {"code": outcome.code, "reason": outcome.reason}
+        else:
+            result, response = type(outcome).__name__, None
+        self.journal.record_request(
+            method="POST",
+            path=path,
+            outcome=result,
+            account_id=account_id,
+            body={"clientId": client_order_id},
+            response=response,
+        )
 
     async def _retrying_429(self, call: Callable[[], Awaitable[_T]], client_order_id: str) -> _T:
         """``call()``, again after ``Retry-After`` while the venue answers 429/503.

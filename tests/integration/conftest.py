@@ -27,6 +27,7 @@ FAST_SIMULATION: dict[str, Any] = {
     "market": {"symbols": ["AAPL"]},
     "accounts": [{"id": "SIM-001"}],
     "plugins": [{"name": "buying-power", "path": "plugins.buying_power:BuyingPowerCheck"}],
+    "journal": {"enabled": False},  # a test that wants one gives it a tmp_path
 }
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import trio
@@ -16,9 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "engine"]
 
 
+SCRATCH = tempfile.mkdtemp(prefix="aries-engine-cli-")
+ENV = {**os.environ, "XDG_DATA_HOME": SCRATCH}  # the journal goes there, not into $HOME
+
+
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+        [*COMMAND, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=ENV,
     )
 
 
@@ -118,7 +129,7 @@ def test_duration_also_bounds_a_start_up_that_cannot_connect(tmp_path: Path) -> 
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "ARIES_TEST_TOKEN": "t0ken-for-test"},
+        env={**ENV, "ARIES_TEST_TOKEN": "t0ken-for-test"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"event": "connection.retrying"' in result.stderr
@@ -131,7 +142,7 @@ async def test_ctrl_c_stops_cleanly_with_status_0() -> None:
         [*COMMAND, "run", "engine.toml", "--log-format", "json"],
         cwd=ROOT,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**ENV, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stderr is not None
     output = b""

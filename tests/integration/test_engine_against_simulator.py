@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import trio
 
 from engine import StrategyContext, hookimpl
+from engine.journal import JournalReader
 from engine.model import (
     AccountSynced,
     ChartQuote,
@@ -166,10 +168,36 @@ async def test_a_strategy_can_subscribe_to_a_symbol_at_run_time() -> None:
 
 
 async def test_pnl_candles_flow_for_an_account_that_asks_for_them() -> None:
+    # A position makes the account's P&L move with every market tick, so candles keep coming
+    # (a flat account's P&L never changes and the venue sends nothing new).
+    strategy = BuysOnce()
     config = engine_config(accounts=[{"id": "SIM-001", "pnl_interval": "15s"}])
-    async with running_engine(config) as engine:
+    async with running_engine(config, ("buyer", strategy)) as engine:
         candles = engine.bus.subscribe("test", accepts=(PnlCandleReceived,))
         with trio.fail_after(10):
+            await strategy.position_opened.wait()
             [first, *_] = await candles.receive_batch()
     assert isinstance(first, PnlCandleReceived)
     assert (first.account_id, first.interval) == ("SIM-001", "15s")
+
+
+async def test_a_trading_session_is_journaled(tmp_path: Path) -> None:
+    journal_path = tmp_path / "journal.sqlite"
+    strategy = BuysOnce()
+    config = engine_config(journal={"path": str(journal_path)})
+    async with running_engine(config, ("buyer", strategy)):
+        with trio.fail_after(10):
+            await strategy.filled.wait()
+    with JournalReader(journal_path) as journal:
+        frames = list(journal.frames())
+        events = list(journal.events())
+        intents = list(journal.intents())
+        verdicts = list(journal.verdicts())
+        requests = list(journal.requests())
+    assert {f.endpoint for f in frames} >= {"accounts", "market"}
+    fills = [e for e in events if isinstance(e, OrderFilled)]
+    assert [(f.client_order_id, f.qty) for f in fills] == [(strategy.client_order_id, Decimal(10))]
+    assert [i.client_order_id for i in intents] == [strategy.client_order_id]
+    assert [v.verdict.approved for v in verdicts] == [True]
+    assert [(r.path, r.outcome) for r in requests] == [("/v1/orders", "placed")]
+    assert not any(isinstance(e, Quote) for e in events)  # market data lives in the frames
