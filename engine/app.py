@@ -48,7 +48,7 @@ from engine.dispatch import ThrottledDispatcher, TokenBucket
 from engine.hooks.host import PluginHost
 from engine.hooks.manager import LoadedPlugin
 from engine.hooks.risk import RiskGate
-from engine.journal import JournalWriter, default_journal_path
+from engine.journal import JournalReader, JournalWriter, RestoredAccount, default_journal_path
 from engine.model.events import AccountSynced, Event
 from engine.model.market import Quote, Trade
 from engine.model.streams import BookUpdated, ChartQuote, ChartTrade, GreeksUpdated
@@ -210,6 +210,7 @@ async def _run_actors(
         timeout=config.dispatch.request_timeout,
         transport=httpx.AsyncHTTPTransport(verify=ssl_context),
     )
+    restored = await _read_restore_set(config, account_ids)
     async with rest, trio.open_nursery() as nursery:
         journal = await _start_journal(config, bus, nursery)
         await nursery.start(tokens.run)  # the first token, before anything connects
@@ -218,7 +219,14 @@ async def _run_actors(
         async with send:
             for account_id in account_ids:
                 actor = AccountActor(
-                    account_id, bus, views, risk, send.clone(), order_lists=rest, journal=journal
+                    account_id,
+                    bus,
+                    views,
+                    risk,
+                    send.clone(),
+                    order_lists=rest,
+                    journal=journal,
+                    restored=restored.get(account_id),
                 )
                 await nursery.start(actor.run)
         dispatcher = ThrottledDispatcher(
@@ -287,6 +295,26 @@ async def _run_actors(
 MARKET_DATA = (Quote, Trade, ChartQuote, ChartTrade, BookUpdated, GreeksUpdated)
 
 
+def journal_path(config: EngineConfig) -> Path:
+    """Where the journal lives (``[journal] path``, else the XDG data directory)."""
+    return Path(config.journal.path) if config.journal.path else default_journal_path()
+
+
+async def _read_restore_set(
+    config: EngineConfig, account_ids: Sequence[str]
+) -> dict[str, RestoredAccount]:
+    """What the journal of an earlier run knows of each account (empty on a first run)."""
+    path = journal_path(config)
+    if not config.journal.enabled or not path.exists():
+        return {}
+
+    def read() -> dict[str, RestoredAccount]:
+        with JournalReader(path) as reader:
+            return {account_id: reader.restore(account_id) for account_id in account_ids}
+
+    return await trio.to_thread.run_sync(read)
+
+
 async def _start_journal(
     config: EngineConfig, bus: EventBus, nursery: trio.Nursery
 ) -> JournalWriter | None:
@@ -296,9 +324,8 @@ async def _start_journal(
     """
     if not config.journal.enabled:
         return None
-    section = config.journal
-    path = Path(section.path) if section.path else default_journal_path()
-    journal = JournalWriter(path, retention=timedelta(days=section.retention_days))
+    path = journal_path(config)
+    journal = JournalWriter(path, retention=timedelta(days=config.journal.retention_days))
     await nursery.start(journal.run)
     subscription = bus.subscribe(
         "journal",

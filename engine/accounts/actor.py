@@ -26,6 +26,7 @@ from engine.accounts.book import BOOK_INPUT_TYPES, AccountBook, BookStatistics
 from engine.accounts.views import AccountViews
 from engine.bus import EventBus
 from engine.errors import AriesError
+from engine.journal.reader import RestoredAccount
 from engine.model._time import now_ns
 from engine.model.account import AccountView
 from engine.model.enums import ConnectionState, Endpoint, Side, TradingState
@@ -130,6 +131,7 @@ class AccountActor:
     dispatch: trio.MemorySendChannel[DispatchItem]
     order_lists: OrderLists | None = None
     journal: IntentRecorder | None = None
+    restored: RestoredAccount | None = None
     lookup_timeout: float = 10.0
     book: AccountBook = attrs.field(init=False)
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
@@ -140,8 +142,35 @@ class AccountActor:
     _lookup_failures: int = attrs.field(default=0, init=False)
     _synced_pending: bool = attrs.field(default=True, init=False)
 
+    _restored_facts: list[Event] = attrs.field(factory=list, init=False)
+
     def __attrs_post_init__(self) -> None:
         self.book = AccountBook(self.account_id)
+        if self.restored is not None:
+            self._restore(self.restored)
+
+    def _restore(self, restored: RestoredAccount) -> None:
+        """Rebuild the book from the journal after a crash, before the venue is heard.
+
+        The journaled reports are replayed silently into a fresh book (it is deterministic, so
+        it reaches the same state); only fills the journal shows as never delivered are
+        published. The next snapshot then yields exactly what changed while the engine was down.
+        """
+        for intent in restored.intents:
+            self.book.track_intent(intent, reserve=reservation_for(intent))
+        replayed: list[Event] = []
+        for report in restored.reports:
+            if isinstance(report, BOOK_INPUT_TYPES):
+                replayed += self.book.apply(report)
+        self._restored_facts = list(restored.undelivered(replayed))
+        log.info(
+            "account.restored",
+            account=self.account_id,
+            reports=len(restored.reports),
+            intents=len(restored.intents),
+            undelivered_fills=len(self._restored_facts),
+            never_decided=len(restored.held_intents),
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Consume this account's inputs until the bus closes."""
@@ -153,6 +182,8 @@ class AccountActor:
         self._publish_view()
         task_status.started()
         async with self.dispatch:
+            restored, self._restored_facts = self._restored_facts, []
+            await self._publish(restored)
             while True:
                 batch: list[Event] = []
                 with trio.move_on_at(self._lookup_at):

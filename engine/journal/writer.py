@@ -400,6 +400,7 @@ class JournalWriter:
         self._encode_errors += skipped
         self._batches += 1
         self._db_bytes = size
+        log.debug("journal.batch_written", records=written, total=self._written)
         return True
 
     async def _drain(self) -> None:
