@@ -158,6 +158,12 @@ def _decode_json(text: str | None) -> Any:
         return text
 
 
+def _conditions(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
+    """SQL conditions and their arguments, for the pairs whose value is not ``None``."""
+    used = [(sql, value) for sql, value in pairs if value is not None]
+    return [sql for sql, _ in used], [value for _, value in used]
+
+
 class JournalReader:
     """Read access to a journal file (it must exist).
 
@@ -222,14 +228,7 @@ class JournalReader:
         account_id: str | None,
         kinds: Iterable[type | str] | None,
     ) -> Iterator[tuple[int, Event]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if since_ns is not None:
-            where.append("ts_recv_ns >= ?")
-            args.append(since_ns)
-        if account_id is not None:
-            where.append("account_id = ?")
-            args.append(account_id)
+        where, args = _conditions(("ts_recv_ns >= ?", since_ns), ("account_id = ?", account_id))
         if kinds is not None:
             names = [k if isinstance(k, str) else k.__name__ for k in kinds]
             where.append(f"kind IN ({','.join('?' * len(names))})")
@@ -244,14 +243,10 @@ class JournalReader:
         self, since_ns: int | None = None, endpoint: str | None = None
     ) -> Iterator[JournalFrame]:
         """Recorded raw frames in recording order."""
-        where: list[str] = []
-        args: list[Any] = []
-        if since_ns is not None:
-            where.append("ts_recv_ns >= ?")
-            args.append(since_ns)
-        if endpoint is not None:
-            where.append("endpoint = ?")
-            args.append(str(endpoint))
+        where, args = _conditions(
+            ("ts_recv_ns >= ?", since_ns),
+            ("endpoint = ?", None if endpoint is None else str(endpoint)),
+        )
         for seq, ts, ep, raw in self._query(
             "SELECT seq, ts_recv_ns, endpoint, raw FROM frames", where, args
         ):
@@ -267,14 +262,7 @@ class JournalReader:
     def _intents(
         self, since_ns: int | None, account_id: str | None
     ) -> Iterator[tuple[int, OrderIntent | CancelIntent]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if since_ns is not None:
-            where.append("ts_ns >= ?")
-            args.append(since_ns)
-        if account_id is not None:
-            where.append("account_id = ?")
-            args.append(account_id)
+        where, args = _conditions(("ts_ns >= ?", since_ns), ("account_id = ?", account_id))
         for seq, kind, payload in self._query(
             "SELECT seq, kind, payload FROM intents", where, args
         ):
@@ -286,14 +274,9 @@ class JournalReader:
         self, since_ns: int | None = None, client_order_id: str | None = None
     ) -> Iterator[JournalVerdict]:
         """Recorded risk verdicts in recording order."""
-        where: list[str] = []
-        args: list[Any] = []
-        if since_ns is not None:
-            where.append("ts_ns >= ?")
-            args.append(since_ns)
-        if client_order_id is not None:
-            where.append("client_order_id = ?")
-            args.append(client_order_id)
+        where, args = _conditions(
+            ("ts_ns >= ?", since_ns), ("client_order_id = ?", client_order_id)
+        )
         sql = "SELECT seq, ts_ns, client_order_id, approved, code, reason, plugin FROM verdicts"
         for seq, ts, cid, approved, code, reason, plugin in self._query(sql, where, args):
             verdict = RiskVerdict(approved=bool(approved), code=code, reason=reason, plugin=plugin)
@@ -303,14 +286,7 @@ class JournalReader:
         self, since_ns: int | None = None, account_id: str | None = None
     ) -> Iterator[JournalRequest]:
         """Recorded REST exchanges in recording order."""
-        where: list[str] = []
-        args: list[Any] = []
-        if since_ns is not None:
-            where.append("ts_ns >= ?")
-            args.append(since_ns)
-        if account_id is not None:
-            where.append("account_id = ?")
-            args.append(account_id)
+        where, args = _conditions(("ts_ns >= ?", since_ns), ("account_id = ?", account_id))
         sql = (
             "SELECT seq, ts_ns, account_id, method, path, body, status, response, outcome"
             " FROM requests"

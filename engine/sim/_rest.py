@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 import structlog
@@ -63,6 +63,16 @@ _CENT = Decimal("0.01")
 def _error(status: int, code: str, description: str, field: str = "") -> JSONResponse:
     problem = FieldProblem(code=code, field=field, description=description)
     return JSONResponse(msg.http_error(status, [problem]), status_code=status)
+
+
+class _ForAccount(Protocol):
+    """A parsed order request: it names the account it acts on."""
+
+    @property
+    def account_id(self) -> str: ...
+
+
+_Parsed = TypeVar("_Parsed", bound=_ForAccount)
 
 
 def _problems(problems: list[FieldProblem]) -> JSONResponse:
@@ -169,20 +179,32 @@ class RestHandlers:
 
     # -- orders --------------------------------------------------------------------------------
 
-    async def place_order(self, request: Request) -> Response:
-        """``POST /v1/orders``: validate, check ownership, hand to the ledger, publish events."""
+    async def _order_request(
+        self, request: Request, parse: Callable[[object], _Parsed | list[FieldProblem]]
+    ) -> _Parsed | Response:
+        """Authenticate, read the JSON body, parse it, and check the account is the user's.
+
+        Returns the parsed request, or the error response to send instead.
+        """
         user = self._authenticate(request)
         if isinstance(user, JSONResponse):
             return user
         body, bad = await self._body(request)
         if bad is not None:
             return bad
-        parsed = parse_order_request(body)
+        parsed = parse(body)
         if isinstance(parsed, list):
             return _problems(parsed)
         denied = self._forbidden(user, parsed.account_id, "tradingAccountId")
         if denied is not None:
             return denied
+        return parsed
+
+    async def place_order(self, request: Request) -> Response:
+        """``POST /v1/orders``: validate, check ownership, hand to the ledger, publish events."""
+        parsed = await self._order_request(request, parse_order_request)
+        if isinstance(parsed, Response):
+            return parsed
         core = self._core
         now = core.now()
         defer = core.config.order_latency > 0
@@ -209,18 +231,9 @@ class RestHandlers:
 
     async def cancel_order(self, request: Request) -> Response:
         """``POST /v1/orders/cancel``: PENDING_CANCEL then CANCELED on the original order."""
-        user = self._authenticate(request)
-        if isinstance(user, JSONResponse):
-            return user
-        body, bad = await self._body(request)
-        if bad is not None:
-            return bad
-        parsed = parse_cancel_request(body)
-        if isinstance(parsed, list):
-            return _problems(parsed)
-        denied = self._forbidden(user, parsed.account_id, "tradingAccountId")
-        if denied is not None:
-            return denied
+        parsed = await self._order_request(request, parse_cancel_request)
+        if isinstance(parsed, Response):
+            return parsed
         core = self._core
         defer = core.config.order_latency > 0
         result = core.ledger.cancel(parsed, core.now(), defer=defer)
@@ -241,18 +254,9 @@ class RestHandlers:
 
     async def replace_order(self, request: Request) -> Response:
         """``POST /v1/orders/replace`` (§8.8): a new ``clOrdId``; the old one turns REPLACED."""
-        user = self._authenticate(request)
-        if isinstance(user, JSONResponse):
-            return user
-        body, bad = await self._body(request)
-        if bad is not None:
-            return bad
-        parsed = parse_replace_request(body)
-        if isinstance(parsed, list):
-            return _problems(parsed)
-        denied = self._forbidden(user, parsed.account_id, "tradingAccountId")
-        if denied is not None:
-            return denied
+        parsed = await self._order_request(request, parse_replace_request)
+        if isinstance(parsed, Response):
+            return parsed
         core = self._core
         now = core.now()
         defer = core.config.order_latency > 0
@@ -301,18 +305,9 @@ class RestHandlers:
 
     async def preview_order(self, request: Request) -> Response:
         """``POST /v1/orders/preview`` (§8.9): cost, margin, fees, buying-power impact."""
-        user = self._authenticate(request)
-        if isinstance(user, JSONResponse):
-            return user
-        body, bad = await self._body(request)
-        if bad is not None:
-            return bad
-        parsed = parse_order_request(body)
-        if isinstance(parsed, list):
-            return _problems(parsed)
-        denied = self._forbidden(user, parsed.account_id, "tradingAccountId")
-        if denied is not None:
-            return denied
+        parsed = await self._order_request(request, parse_order_request)
+        if isinstance(parsed, Response):
+            return parsed
         cost, margin, reason = self._core.ledger.preview(parsed)
         option = self._core.market.option_contract(parsed.symbol, self._core.now().date())
         fees = Decimal(0)
