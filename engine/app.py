@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import ssl
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -49,6 +50,7 @@ from engine.hooks.host import PluginHost
 from engine.hooks.manager import LoadedPlugin
 from engine.hooks.risk import RiskGate
 from engine.journal import JournalReader, JournalWriter, RestoredAccount, default_journal_path
+from engine.journal.writer import JournalError
 from engine.model.events import AccountSynced, Event
 from engine.model.market import Quote, Trade
 from engine.model.streams import BookUpdated, ChartQuote, ChartTrade, GreeksUpdated
@@ -312,7 +314,14 @@ async def _read_restore_set(
         with JournalReader(path) as reader:
             return {account_id: reader.restore(account_id) for account_id in account_ids}
 
-    return await trio.to_thread.run_sync(read)
+    try:
+        return await trio.to_thread.run_sync(read)
+    except sqlite3.Error as exc:
+        # Starting without the restore could report fills twice: refuse, and say what to do.
+        raise JournalError(
+            f"journal {path} cannot be read ({exc}); move it aside to start afresh, or point "
+            "[journal] path elsewhere"
+        ) from exc
 
 
 async def _start_journal(

@@ -173,3 +173,18 @@ def test_no_secret_in_a_whole_debug_session() -> None:
     assert "[debug" in output  # the debug lines were really printed
     assert "order.placed" in output  # and the session traded
     assert "sim-access-token" not in output
+
+
+def test_an_unreadable_journal_stops_start_up_with_one_actionable_line(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite"
+    journal.write_text("not a database")
+    config = tmp_path / "engine.toml"
+    config.write_text(f'[[accounts]]\nid = "SIM-001"\n[journal]\npath = "{journal}"\n')
+    result = run_cli("run", str(config), "--duration", "5", "--log-format", "json")
+    assert result.returncode == 1
+    [failed] = [
+        json.loads(line) for line in result.stderr.splitlines() if '"engine.failed"' in line
+    ]
+    assert failed["kind"] == "JournalError"
+    assert "move it aside" in failed["error"]
+    assert "Traceback" not in result.stderr
