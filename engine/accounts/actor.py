@@ -141,6 +141,9 @@ class AccountActor:
     _lookup_at: float = attrs.field(default=math.inf, init=False)
     _lookup_failures: int = attrs.field(default=0, init=False)
     _synced_pending: bool = attrs.field(default=True, init=False)
+    # What trading should return to after reconciling: ACTIVE, or an operator's REDUCING/HALTED.
+    _decided: TradingState = attrs.field(default=TradingState.ACTIVE, init=False)
+    _socket_failed: bool = attrs.field(default=False, init=False)
 
     _restored_facts: list[Event] = attrs.field(factory=list, init=False)
 
@@ -214,9 +217,14 @@ class AccountActor:
             except AriesError as exc:
                 log.warning("account.order_lookup_failed", error=str(exc))
         if orders is None:
-            delay = LOOKUP_RETRY[min(self._lookup_failures, len(LOOKUP_RETRY) - 1)]
             self._lookup_failures += 1
-            self._lookup_at = trio.current_time() + delay
+            reconciling = self.trading_state is TradingState.RECONCILING
+            if reconciling or self._lookup_failures <= len(LOOKUP_RETRY):
+                delay = LOOKUP_RETRY[min(self._lookup_failures, len(LOOKUP_RETRY)) - 1]
+                self._lookup_at = trio.current_time() + delay
+            else:  # trading: the next snapshot (or unknown outcome) will ask again
+                log.warning("account.order_lookup_given_up", failures=self._lookup_failures)
+                self._lookup_failures = 0
             return []
         self._lookup_failures = 0
         facts = self.book.apply_order_list(orders, ts_recv=now_ns())
@@ -224,9 +232,10 @@ class AccountActor:
         return facts + self._after_reconciliation()
 
     def _after_reconciliation(self) -> list[Event]:
+        """Leave RECONCILING for the decided state (ACTIVE unless an operator said otherwise)."""
         if self.trading_state is not TradingState.RECONCILING or self._synced_pending:
             return []
-        facts = self._set_state(TradingState.ACTIVE, "snapshot applied")
+        facts = self._set_state(self._decided, "snapshot applied")
         return facts + self._release_held()
 
     def statistics(self) -> AccountStatistics:
@@ -251,11 +260,14 @@ class AccountActor:
             return self._cancel(event)
         if isinstance(event, ConnectionStateChanged):
             if event.state is ConnectionState.FAILED:
+                self._socket_failed = True
                 return self._set_state(
                     TradingState.HALTED, f"accounts socket failed: {event.reason}"
                 )
             if event.state is ConnectionState.DISCONNECTED:
                 self._synced_pending = True
+                if self.trading_state is TradingState.HALTED:
+                    return []  # a halt outlives reconnects; reconciliation still happens
                 return self._set_state(
                     TradingState.RECONCILING, f"accounts socket down: {event.reason}"
                 )
@@ -365,19 +377,25 @@ class AccountActor:
     def _requested_state(self, request: TradingStateRequested) -> list[Event]:
         """``REDUCING``/``HALTED``/``ACTIVE`` by decision (a kill switch, an operator).
 
-        ``RECONCILING`` belongs to the engine (connection health); while reconciling, a request
-        for ``ACTIVE`` waits for the reconciliation to finish instead.
+        ``RECONCILING`` belongs to the engine (connection health); a request made while
+        reconciling takes effect when it is done. The decision outlives reconnects. Nothing but
+        ``HALTED`` is accepted while the accounts socket has ``FAILED`` (there is no order stream).
         """
-        if request.state is TradingState.RECONCILING or (
-            request.state is TradingState.ACTIVE and self.trading_state is TradingState.RECONCILING
-        ):
+        refused = request.state is TradingState.RECONCILING or (
+            request.state is not TradingState.HALTED and self._socket_failed
+        )
+        if refused:
             log.warning(
                 "account.trading_state_refused",
                 requested=request.state,
                 state=self.trading_state,
                 reason=request.reason,
+                socket_failed=self._socket_failed,
             )
             return []
+        self._decided = request.state
+        if self.trading_state is TradingState.RECONCILING:
+            return []  # applied once reconciliation is done
         return self._set_state(request.state, request.reason)
 
     def _candle(self, candle: PnlCandleReceived) -> list[Event]:

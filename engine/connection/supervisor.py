@@ -340,12 +340,13 @@ class ConnectionSupervisor:
         await self._set_state(ConnectionState.AUTHENTICATED)
         self._pending.clear()
         self._requests.clear()
+        # Before the first await: a change made while we send is then sent on its own later.
+        self._changes.clear()  # the registry replay below already includes them
         for request_id, text in self.handler.subscribe_messages(self._next_id):
             self._pending.add(request_id)
             self._requests[request_id] = _describe_request(text)
             await self._send(ws, text)
         await self._check_subscribed()
-        self._changes.clear()  # the registry replay above already includes them
         send, receive = trio.open_memory_channel[str | bytes](self.frame_buffer)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._ping, ws)

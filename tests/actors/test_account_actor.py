@@ -191,3 +191,43 @@ async def test_reducing_lets_only_position_shrinking_orders_through() -> None:
     ]
     assert isinstance(sent, OrderIntent)
     assert sent.client_order_id == "sell"
+
+
+async def test_an_operators_decision_survives_reconnects_and_a_failed_socket_stays_halted() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, _receive = trio.open_memory_channel[DispatchItem](10)
+    actor = AccountActor(ACCOUNT, bus, views, approve_all, send)
+
+    def socket(state: ConnectionState) -> ConnectionStateChanged:
+        return ConnectionStateChanged(endpoint=Endpoint.ACCOUNTS, state=state, reason="test")
+
+    def decide(state: TradingState) -> TradingStateRequested:
+        return TradingStateRequested(account_id=ACCOUNT, state=state, reason="operator")
+
+    seen: list[TradingState] = []
+
+    async def step(event: Event) -> None:
+        await bus.publish(event)
+        await trio.testing.wait_all_tasks_blocked()
+        seen.append(actor.trading_state)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        for event in (
+            snapshot(),  # ACTIVE
+            decide(TradingState.HALTED),  # HALTED
+            socket(ConnectionState.DISCONNECTED),  # still HALTED
+            snapshot(),  # still HALTED
+            decide(TradingState.REDUCING),  # REDUCING
+            socket(ConnectionState.DISCONNECTED),  # RECONCILING
+            snapshot(),  # back to REDUCING, not ACTIVE
+            socket(ConnectionState.FAILED),  # HALTED
+            decide(TradingState.ACTIVE),  # refused: no order stream
+        ):
+            await step(event)
+        nursery.cancel_scope.cancel()
+    S = TradingState
+    assert seen == [
+        S.ACTIVE, S.HALTED, S.HALTED, S.HALTED, S.REDUCING, S.RECONCILING, S.REDUCING,
+        S.HALTED, S.HALTED,
+    ]  # fmt: skip
