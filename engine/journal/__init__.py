@@ -6,6 +6,7 @@ batches, in a worker thread); ``JournalReader`` reads it back for ``replay`` and
 """
 
 from engine.journal.codec import JournalCodec as JournalCodec
+from engine.journal.codec import JournalGap as JournalGap
 from engine.journal.codec import make_journal_converter as make_journal_converter
 from engine.journal.reader import REPLAY_KINDS as REPLAY_KINDS
 from engine.journal.reader import JournalFrame as JournalFrame
@@ -25,6 +26,7 @@ __all__ = [
     "JournalCodec",
     "JournalError",
     "JournalFrame",
+    "JournalGap",
     "JournalReader",
     "JournalRequest",
     "JournalStatistics",

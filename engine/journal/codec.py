@@ -29,6 +29,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import cattrs
 import structlog
 
@@ -55,6 +56,17 @@ def _structure_datetime(value: Any, _: type) -> datetime:
 
 def _structure_date(value: Any, _: type) -> date:
     return date.fromisoformat(value)
+
+
+@attrs.frozen(kw_only=True)
+class JournalGap(Event):
+    """Written by the journal itself: ``dropped`` records were lost here (the buffer was full).
+
+    After a gap the journal is no longer a prefix of what happened, so it cannot vouch for
+    which fills were delivered: a restart refuses to restore from it.
+    """
+
+    dropped: int
 
 
 def make_journal_converter() -> cattrs.Converter:

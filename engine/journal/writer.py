@@ -36,7 +36,7 @@ import structlog
 import trio
 
 from engine.errors import EngineError
-from engine.journal.codec import JournalCodec, dumps
+from engine.journal.codec import JournalCodec, JournalGap, dumps
 from engine.journal.schema import TIME_COLUMNS, connect
 from engine.model.events import AccountEvent, Event
 from engine.model.orders import CancelIntent, OrderIntent, RiskVerdict
@@ -251,6 +251,7 @@ class JournalWriter:
     _db: _Database | None = attrs.field(default=None, init=False, repr=False)
     _written: int = attrs.field(default=0, init=False, repr=False)
     _dropped: int = attrs.field(default=0, init=False, repr=False)
+    _gap: int = attrs.field(default=0, init=False, repr=False)  # dropped since the last marker
     _encode_errors: int = attrs.field(default=0, init=False, repr=False)
     _in_flight: int = attrs.field(default=0, init=False, repr=False)
     _batches: int = attrs.field(default=0, init=False, repr=False)
@@ -307,6 +308,7 @@ class JournalWriter:
         buffer = self._buffer
         if len(buffer) >= self.max_buffer:
             self._dropped += 1
+            self._gap += 1
             if self._dropped % _DROP_LOG_EVERY == 1:
                 log.warning(
                     "journal.buffer_full",
@@ -315,6 +317,9 @@ class JournalWriter:
                     max_buffer=self.max_buffer,
                 )
             return
+        if self._gap:  # mark where records were lost, before anything recorded after them
+            buffer.append(("events", JournalGap(dropped=self._gap)))
+            self._gap = 0
         buffer.append(record)
         if len(buffer) >= self.batch_size and self._wakeup is not None:
             self._wakeup.set()

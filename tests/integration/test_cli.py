@@ -188,3 +188,26 @@ def test_an_unreadable_journal_stops_start_up_with_one_actionable_line(tmp_path:
     assert failed["kind"] == "JournalError"
     assert "move it aside" in failed["error"]
     assert "Traceback" not in result.stderr
+
+
+def test_a_journal_with_a_gap_is_not_trusted_for_a_restore(tmp_path: Path) -> None:
+    from engine.journal import JournalGap, JournalWriter
+
+    journal = tmp_path / "journal.sqlite"
+
+    async def write_gap() -> None:
+        writer = JournalWriter(journal)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            writer.record_event(JournalGap(dropped=7))
+            nursery.cancel_scope.cancel()  # the shutdown flush writes it
+
+    trio.run(write_gap)
+    config = tmp_path / "engine.toml"
+    config.write_text(f'[[accounts]]\nid = "SIM-001"\n[journal]\npath = "{journal}"\n')
+    result = run_cli("run", str(config), "--duration", "5", "--log-format", "json")
+    assert result.returncode == 1
+    [failed] = [
+        json.loads(line) for line in result.stderr.splitlines() if '"engine.failed"' in line
+    ]
+    assert "1 gap(s) (7 records dropped under load)" in failed["error"]
