@@ -7,6 +7,7 @@ EngineError
 └── AriesError             anything the venue (or the way to it) did wrong
     ├── ProtocolError      a frame or message that does not match the protocol
     ├── ConnectionLostError the socket closed, reset or went silent
+    ├── CertificateError   the venue's TLS certificate failed verification
     ├── AuthError          the venue refused our token (INVALID_TOKEN, AUTH_REQUIRED …)
     ├── SubscriptionError  the venue refused a subscription the engine cannot run without
     └── RequestError       a REST call failed; ``outcome_unknown`` when it may have taken effect
@@ -56,6 +57,13 @@ class ProtocolError(AriesError):
 
 class ConnectionLostError(AriesError):
     """Raised by a connection when its socket closed, reset or stayed silent too long."""
+
+
+class CertificateError(AriesError):
+    """Raised when opening a ``wss://`` connection if the venue's certificate is not trusted.
+
+    Never retried and never worked around: the operator must fix the URL or trust the CA.
+    """
 
 
 class AuthError(AriesError):

@@ -63,6 +63,7 @@ from engine.connection.tokens import TokenProvider
 from engine.errors import (
     AriesError,
     AuthError,
+    CertificateError,
     ConnectionLostError,
     ProtocolError,
     SubscriptionError,
@@ -102,7 +103,7 @@ async def open_venue_websocket(
     """Open a venue socket; ``wss://`` always verifies the certificate and the host name.
 
     The TLS handshake is done first and on its own, so a bad certificate fails at once with
-    ``ssl.SSLCertVerificationError`` (trio-websocket would only time out, losing the reason).
+    ``CertificateError`` (trio-websocket would only time out, losing the reason).
     ``ssl_context`` adds trust (a private CA, ``engine.runtime.tls``) but cannot turn
     verification off; ``ws://`` is reachable only for loopback hosts (config validation).
     """
@@ -120,6 +121,11 @@ async def open_venue_websocket(
             )
             try:
                 await stream.do_handshake()
+            except trio.BrokenResourceError as exc:
+                await trio.aclose_forcefully(stream)
+                if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+                    raise CertificateError(str(exc.__cause__)) from exc
+                raise
             except BaseException:
                 await trio.aclose_forcefully(stream)
                 raise
@@ -186,6 +192,7 @@ class ConnectionSupervisor:
     _started: bool = attrs.field(default=False, init=False)
     _frames_out: int = attrs.field(default=0, init=False)
     _frames_dropped: int = attrs.field(default=0, init=False)
+    _before_warning: ConnectionState = attrs.field(default=ConnectionState.SUBSCRIBED, init=False)
     _changes: list[tuple[set[str], set[str]]] = attrs.field(factory=list, init=False)
     _changes_ready: trio.Event = attrs.field(factory=trio.Event, init=False)
     decoder: FrameDecoder = attrs.field(init=False)
@@ -232,6 +239,7 @@ class ConnectionSupervisor:
             self._subscribed_at = self._last_frame_at = None
             reason = ""
             refused: SubscriptionError | None = None
+            untrusted: CertificateError | None = None
             auth_error: AuthError | None = None
             try:
                 token = await self.tokens.get_token()
@@ -242,6 +250,11 @@ class ConnectionSupervisor:
             except* SubscriptionError as group:
                 reason = _describe(group)
                 refused = _first_leaf(group, SubscriptionError)
+            except* CertificateError as group:
+                # Retrying cannot fix a certificate, and never silently skipping verification
+                # means the operator must act: stop (or degrade) with the reason.
+                reason = _describe(group)
+                untrusted = _first_leaf(group, CertificateError)
             except* AuthError as group:
                 self._auth_failures += 1
                 reason = _describe(group)
@@ -250,6 +263,10 @@ class ConnectionSupervisor:
                 reason = _describe(group)
             if refused is not None:
                 await self._give_up(refused, reason, "check the account ids in [[accounts]]")
+            if untrusted is not None:
+                await self._give_up(
+                    untrusted, reason, "check ws_base, or trust its CA with venue.ca_file"
+                )
             if auth_error is not None:
                 await self._after_auth_failure(auth_error, reason)
             if self._healthy_for() >= self.backoff.reset_after:
@@ -432,9 +449,13 @@ class ConnectionSupervisor:
         if isinstance(message, AuthSuccess):
             log.info("connection.reauthenticated", expires_in_ms=message.expires_in_ms)
             if self.state is ConnectionState.REFRESH_WARNING:
-                await self._set_state(ConnectionState.SUBSCRIBED)
+                # Back to where the warning found us: still AUTHENTICATED if subscriptions were
+                # pending (so SUBSCRIBED and started() still come), else SUBSCRIBED.
+                await self._set_state(self._before_warning)
+                await self._check_subscribed()
             return []
         if isinstance(message, RefreshAuth):
+            self._before_warning = self.state
             await self._set_state(ConnectionState.REFRESH_WARNING)
             token = await self.tokens.refresh("refreshAuth warning")
             await self._send(ws, encode.auth_request(self._next_id(), token.reveal()))

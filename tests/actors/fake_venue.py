@@ -192,6 +192,7 @@ class FakeVenue:
     auth_error: str | None = None
     subscribe_error: str | None = None
     valid_tokens: set[str] | None = None
+    warn_before_ack: bool = False  # a refreshAuth warning just before the subscribe ack
     hang_up_at: list[str] = attrs.field(
         factory=list
     )  # on_connect, on_auth, after_auth, on_subscribe
@@ -238,6 +239,8 @@ class FakeVenue:
                     {"type": "subscribed", "id": request_id, "payload": {"symbols": symbols}}
                 )
             ]
+        if kind == "subscribe" and self.warn_before_ack:
+            return [REFRESH_AUTH, subscribed(request_id, message["params"]["accountId"])]
         if kind == "subscribe":
             return [subscribed(request_id, message["params"]["accountId"])]
         if kind == "ping" and self.answer_pings:

@@ -445,3 +445,17 @@ def test_a_snapshot_or_report_for_an_account_we_did_not_subscribe_is_refused() -
         "account.foreign_snapshot_refused",
         "account.foreign_event_refused",
     ]
+
+
+async def test_a_refresh_warning_before_the_subscribe_ack_still_ends_subscribed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, bus = FakeVenue(warn_before_ack=True), EventBus()
+    connection = supervisor(venue, bus)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(30):
+            await nursery.start(connection.run)  # started() still comes
+        [socket] = venue.sockets
+        nursery.cancel_scope.cancel()
+    assert connection.state is ConnectionState.SUBSCRIBED
+    assert len(socket.sent_of_type("request")) == 2  # re-authenticated in place

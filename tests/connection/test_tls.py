@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,12 @@ import trio
 import trio_websocket
 import trustme
 
+from engine.bus import EventBus
+from engine.connection import AccountsHandler, ConnectionSupervisor, StaticTokenProvider
 from engine.connection.supervisor import open_venue_websocket
+from engine.errors import CertificateError
 from engine.runtime.tls import client_ssl_context
+from engine.secrets import Secret
 
 
 async def echo(request: trio_websocket.WebSocketRequest) -> None:
@@ -62,3 +67,26 @@ async def test_a_certificate_from_an_unknown_ca_is_refused() -> None:
         chain.append(error)
         error = error.__cause__ or error.__context__
     assert any(isinstance(e, ssl.SSLCertVerificationError) for e in chain), chain
+
+
+async def test_a_supervisor_gives_up_at_once_on_an_untrusted_certificate() -> None:
+    ca = trustme.CA()
+    async with trio.open_nursery() as server:
+        port = await serve_tls(server, ca)
+        connection = ConnectionSupervisor(
+            AccountsHandler(("ACC-001",)),
+            f"wss://127.0.0.1:{port}",
+            StaticTokenProvider(Secret("tok")),
+            EventBus(),
+            open_websocket=partial(open_venue_websocket, ssl_context=client_ssl_context()),
+        )
+        with (
+            trio.fail_after(10),
+            pytest.RaisesGroup(
+                pytest.RaisesExc(CertificateError, match="certificate verify failed")
+            ),
+        ):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(connection.run)
+        server.cancel_scope.cancel()
+    assert connection.statistics().connects == 0  # one attempt, no retry storm
