@@ -90,6 +90,7 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
 AUTH_ERROR_CODES = frozenset({"AUTH_REQUIRED", "INVALID_TOKEN", "TOKEN_REQUIRED"})
 
 WebSocketFactory = Callable[[str], AbstractAsyncContextManager[Any]]
+_Frame = tuple[int, str | bytes]  # (receive time in epoch ns, the frame as it came)
 
 
 CONNECT_TIMEOUT = 10.0
@@ -364,7 +365,7 @@ class ConnectionSupervisor:
             self._requests[request_id] = _describe_request(text)
             await self._send(ws, text)
         await self._check_subscribed()
-        send, receive = trio.open_memory_channel[str | bytes](self.frame_buffer)
+        send, receive = trio.open_memory_channel[_Frame](self.frame_buffer)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._ping, ws)
             nursery.start_soon(self._apply_changes, ws)
@@ -378,7 +379,7 @@ class ConnectionSupervisor:
             while True:
                 frame = await ws.get_message()
                 self._last_frame_at = trio.current_time()
-                for message in self._decode(frame):
+                for message in self._decode(frame, now_ns()):
                     if isinstance(message, AuthSuccess):
                         return
                     if isinstance(message, AuthFailed):
@@ -387,7 +388,7 @@ class ConnectionSupervisor:
                         raise AuthError(message.code or "AUTH_FAILED", message.message)
                     log.debug("connection.ignored_before_auth", message=type(message).__name__)
 
-    async def _read(self, ws: Any, frames: trio.MemorySendChannel[str | bytes]) -> NoReturn:
+    async def _read(self, ws: Any, frames: trio.MemorySendChannel[_Frame]) -> NoReturn:
         """Take frames off the socket and never wait for consumers, so pongs always get read.
 
         When ``frame_buffer`` frames are waiting, a market-data socket drops the new frame (and
@@ -401,10 +402,11 @@ class ConnectionSupervisor:
                 if idle.cancelled_caught:
                     raise ConnectionLostError(f"no frame for {self.idle_timeout:g} s")
                 self._last_frame_at = trio.current_time()
+                ts_recv = now_ns()  # once per frame: the journal and the events agree
                 if self.record_frame is not None:
-                    self.record_frame(self.handler.endpoint, frame, now_ns())
+                    self.record_frame(self.handler.endpoint, frame, ts_recv)
                 try:
-                    frames.send_nowait(frame)
+                    frames.send_nowait((ts_recv, frame))
                 except trio.WouldBlock:
                     self._overflow()
 
@@ -417,12 +419,12 @@ class ConnectionSupervisor:
         if self._frames_dropped == 1 or self._frames_dropped % 1000 == 0:
             log.warning("connection.frames_dropped", dropped=self._frames_dropped)
 
-    async def _process(self, ws: Any, frames: trio.MemoryReceiveChannel[str | bytes]) -> None:
+    async def _process(self, ws: Any, frames: trio.MemoryReceiveChannel[_Frame]) -> None:
         """Decode, normalize and publish frames in arrival order (the one hop to the bus)."""
         async with frames:
-            async for frame in frames:
+            async for ts_recv, frame in frames:
                 events: list[Event] = []
-                for message in self._decode(frame):
+                for message in self._decode(frame, ts_recv):
                     events += await self._on_message(ws, message)
                 if events:
                     await self.bus.publish_all(events)
@@ -433,9 +435,9 @@ class ConnectionSupervisor:
             return 0.0
         return self._last_frame_at - self._subscribed_at
 
-    def _decode(self, frame: str | bytes) -> list[Any]:
+    def _decode(self, frame: str | bytes, ts_recv: int) -> list[Any]:
         self._frames += 1
-        return self.decoder.decode_frame(frame, ts_recv=now_ns())
+        return self.decoder.decode_frame(frame, ts_recv=ts_recv)
 
     async def _on_message(self, ws: Any, message: Any) -> list[Event]:
         if isinstance(message, Pong):

@@ -201,3 +201,6 @@ async def test_a_trading_session_is_journaled(tmp_path: Path) -> None:
     assert [v.verdict.approved for v in verdicts] == [True]
     assert [(r.path, r.outcome) for r in requests] == [("/v1/orders", "placed")]
     assert not any(isinstance(e, Quote) for e in events)  # market data lives in the frames
+    # One receive time per frame: the fill's ts_recv is that of the frame that carried it.
+    accounts_frames = {f.ts_recv for f in frames if f.endpoint == "accounts"}
+    assert fills[0].ts_recv in accounts_frames
