@@ -142,13 +142,13 @@ class PluginHost:
 
     async def start_plugins(self) -> None:
         """Call ``aries_engine_started`` on every plugin and publish what they submitted."""
-        self._call_all("aries_engine_started", {}, lambda state: True)
+        self._call_all("aries_engine_started", {}, None)
         self._started.set()
         await self.flush()
 
     def stop_plugins(self) -> None:
         """Call ``aries_engine_stopping`` on every plugin; later events are not delivered."""
-        self._call_all("aries_engine_stopping", {}, lambda state: True)
+        self._call_all("aries_engine_stopping", {}, None)
         self._stopped = True
         if self._outbox:
             log.warning("plugins.commands_dropped_at_shutdown", count=len(self._outbox))
@@ -161,7 +161,7 @@ class PluginHost:
         if isinstance(event, Quote):
             self._quotes[event.symbol] = event
         hook_name, argument = HOOK_FOR_EVENT[type(event)]
-        self._call_all(hook_name, {argument: event}, lambda state: _routes_to(event, state))
+        self._call_all(hook_name, {argument: event}, event)
 
     async def flush(self) -> None:
         """Publish the commands the plugins queued, without ever waiting.
@@ -216,14 +216,19 @@ class PluginHost:
             for s in self._states.values()
         )
 
-    def _call_all(self, hook_name: str, arguments: dict[str, Any], wants: Any) -> None:
+    def _call_all(self, hook_name: str, arguments: dict[str, Any], event: Event | None) -> None:
+        """Call ``hook_name`` on each plugin ``event`` routes to (every plugin when ``None``).
+
+        One ``arguments`` dict serves every call; only its ``ctx`` changes per plugin.
+        """
         for impl in self._impls[hook_name]:
             state = self._states[id(impl.plugin)]
-            if state.faulted or not wants(state):
+            if state.faulted or (event is not None and not _routes_to(event, state)):
                 continue
+            arguments["ctx"] = state.ctx
             started = time.perf_counter()
             try:
-                impl({**arguments, "ctx": state.ctx})
+                impl(arguments)
             except Exception as exc:
                 self._fault(state, hook_name, exc)
             finally:
