@@ -50,7 +50,6 @@ from engine.hooks.host import PluginHost
 from engine.hooks.manager import LoadedPlugin
 from engine.hooks.risk import RiskGate
 from engine.journal import (
-    JournalGap,
     JournalReader,
     JournalWriter,
     RestoredAccount,
@@ -318,14 +317,6 @@ async def _read_restore_set(
 
     def read() -> dict[str, RestoredAccount]:
         with JournalReader(path) as reader:
-            gaps = [e for e in reader.events(kinds=[JournalGap]) if isinstance(e, JournalGap)]
-            if gaps:
-                lost = sum(gap.dropped for gap in gaps)
-                raise JournalError(
-                    f"journal {path} has {len(gaps)} gap(s) ({lost} records dropped under load), "
-                    "so it cannot tell which fills were delivered; move it aside to start "
-                    "afresh (the venue's snapshot rebuilds the books)"
-                )
             return {account_id: reader.restore(account_id) for account_id in account_ids}
 
     try:

@@ -10,6 +10,7 @@ from engine.journal.codec import JournalGap as JournalGap
 from engine.journal.codec import make_journal_converter as make_journal_converter
 from engine.journal.reader import REPLAY_KINDS as REPLAY_KINDS
 from engine.journal.reader import JournalFrame as JournalFrame
+from engine.journal.reader import JournalGapError as JournalGapError
 from engine.journal.reader import JournalReader as JournalReader
 from engine.journal.reader import JournalRequest as JournalRequest
 from engine.journal.reader import JournalVerdict as JournalVerdict
@@ -27,6 +28,7 @@ __all__ = [
     "JournalError",
     "JournalFrame",
     "JournalGap",
+    "JournalGapError",
     "JournalReader",
     "JournalRequest",
     "JournalStatistics",

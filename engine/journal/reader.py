@@ -55,7 +55,8 @@ from typing import Any
 
 import attrs
 
-from engine.journal.codec import JournalCodec
+from engine.errors import EngineError
+from engine.journal.codec import JournalCodec, JournalGap
 from engine.journal.schema import connect
 from engine.model.events import (
     AccountInfoReported,
@@ -162,6 +163,10 @@ def _conditions(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
     """SQL conditions and their arguments, for the pairs whose value is not ``None``."""
     used = [(sql, value) for sql, value in pairs if value is not None]
     return [sql for sql, _ in used], [value for _, value in used]
+
+
+class JournalGapError(EngineError):
+    """Raised by ``JournalReader.restore`` when the journal has gaps (records were dropped)."""
 
 
 class JournalReader:
@@ -333,7 +338,20 @@ class JournalReader:
         return found
 
     def restore(self, account_id: str) -> RestoredAccount:
-        """What a fresh ``AccountBook`` of ``account_id`` needs after a crash (module docstring)."""
+        """What a fresh ``AccountBook`` of ``account_id`` needs after a crash (module docstring).
+
+        Raises:
+            JournalGapError: the writer dropped records, so the journal is not a prefix of what
+                happened and cannot tell which fills were delivered.
+        """
+        gaps = [e for e in self.events(kinds=[JournalGap]) if isinstance(e, JournalGap)]
+        if gaps:
+            lost = sum(gap.dropped for gap in gaps)
+            raise JournalGapError(
+                f"journal {self.path} has {len(gaps)} gap(s) ({lost} records dropped under "
+                "load), so it cannot tell which fills were delivered; move it aside to start "
+                "afresh (the venue's snapshot rebuilds the books)"
+            )
         decided: dict[str, bool] = {}
         for row in self.verdicts():
             decided[row.client_order_id] = row.verdict.approved

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
-from engine.journal import JournalGap, JournalReader, JournalWriter
+from engine.journal import JournalGap, JournalGapError, JournalReader, JournalWriter
 from engine.model import OrderFilled
 from tests.journal.conftest import fill, wait_written
 
@@ -33,3 +34,18 @@ async def test_dropped_records_leave_a_gap_marker_before_what_follows(
     assert isinstance(events[3], OrderFilled)
     assert isinstance(events[2], JournalGap)
     assert writer.statistics().dropped == 3
+
+
+async def test_restore_refuses_a_journal_with_a_gap(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    writer = JournalWriter(path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.record_event(fill(1))
+        writer.record_event(JournalGap(dropped=2))
+        await wait_written(writer, 2)
+        nursery.cancel_scope.cancel()
+    with JournalReader(path) as reader, pytest.raises(JournalGapError, match=r"1 gap\(s\) \(2"):
+        reader.restore("ACC-1")
