@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -28,12 +29,16 @@ def fill(n: int, *, account_id: str = "ACC-1", ts_recv: int | None = None) -> Or
     )
 
 
-async def wait_until(condition: Callable[[], bool]) -> None:
+async def wait_until(condition: Callable[[], bool], *, real_seconds: float = 60) -> None:
     """Poll ``condition``: the writer's progress comes from worker threads, with no event to wait
-    on. Works under ``autojump_clock`` (virtual time passes, the threads run in real time)."""
-    with trio.fail_after(60):
-        while not condition():  # noqa: ASYNC110
-            await trio.sleep(0.001)
+    on. Works under ``autojump_clock``: virtual time passes in 1 ms steps while the threads run in
+    real time, so the time-out is measured on the real clock. (A ``trio.fail_after`` here would
+    count virtual time, which a slow disk turns into a spurious failure.)"""
+    deadline = time.monotonic() + real_seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition still false after {real_seconds} s of real time")
+        await trio.sleep(0.001)
 
 
 async def wait_written(writer: JournalWriter, rows: int) -> None:
