@@ -72,6 +72,10 @@ class EngineSection:
 
     log_level: str = attrs.field(default="info", validator=_one_of(*LOG_LEVELS))
     log_format: Literal["console", "json"] = "console"
+    timer_interval: float = attrs.field(default=1.0, validator=_positive)
+    """Seconds between two ``aries_on_timer`` calls."""
+    hook_time_budget: float = attrs.field(default=0.005, validator=_positive)
+    """Seconds a hook call may take before it is counted as over budget in the statistics."""
 
 
 def _venue_url(kind: Literal["http", "ws"]) -> Callable[[Any, attrs.Attribute[Any], str], None]:
@@ -184,10 +188,16 @@ class AccountSection:
 
 @attrs.frozen(kw_only=True)
 class DispatchSection:
-    """``[dispatch]``: how fast orders may go out."""
+    """``[dispatch]``: how fast orders may go out.
+
+    ``rate``/``burst`` bound all requests together; ``account_rate``/``account_burst`` bound each
+    account's. A request waits for a token from both buckets.
+    """
 
     rate: float = attrs.field(default=10.0, validator=_positive)
     burst: int = attrs.field(default=20, validator=_positive)
+    account_rate: float = attrs.field(default=5.0, validator=_positive)
+    account_burst: int = attrs.field(default=10, validator=_positive)
     request_timeout: float = attrs.field(default=10.0, validator=_positive)
 
 

@@ -1,8 +1,8 @@
 """``StrategyContext``: what a plugin can do and see from inside a hook.
 
-Every plugin instance gets its own context. ``submit`` and ``cancel`` only queue commands (the
-plugin host publishes them when the hook returns) and return at once; reads return immutable
-views.
+Every plugin instance gets its own context. ``submit``, ``cancel``, ``replace`` and
+``set_trading_state`` only queue commands (the plugin host publishes them when the hook returns)
+and return at once; reads return immutable views.
 """
 
 from __future__ import annotations
@@ -18,8 +18,15 @@ import structlog
 
 from engine.accounts.views import AccountViews
 from engine.model.account import AccountView
-from engine.model.enums import OrderType, SecurityType, Side, TimeInForce
-from engine.model.events import CancelOrder, Event, MarketDataRequested, SubmitOrder
+from engine.model.enums import OrderType, SecurityType, Side, TimeInForce, TradingState
+from engine.model.events import (
+    CancelOrder,
+    Event,
+    MarketDataRequested,
+    ReplaceOrder,
+    SubmitOrder,
+    TradingStateRequested,
+)
 from engine.model.market import Quote
 from engine.model.orders import OrderIntent
 
@@ -37,7 +44,8 @@ def _to_decimal(name: str, value: Decimal | int | str | None) -> Decimal | None:
 
 @attrs.define(eq=False)
 class StrategyContext:
-    """A plugin's handle on the engine: submit and cancel orders, read accounts and quotes."""
+    """A plugin's handle on the engine: submit, cancel and replace orders, read accounts and
+    quotes, and switch an account's trading state (a kill switch)."""
 
     name: str
     accounts: tuple[str, ...]
@@ -111,6 +119,70 @@ class StrategyContext:
         account_id = self._account_id(account)
         self._emit(
             CancelOrder(account_id=account_id, client_order_id=client_order_id, strategy=self.name)
+        )
+
+    def replace(
+        self,
+        client_order_id: str,
+        *,
+        qty: Decimal | int | str | None = None,
+        price: Decimal | int | str | None = None,
+        stop_price: Decimal | int | str | None = None,
+        time_in_force: TimeInForce | str | None = None,
+        account: str | None = None,
+    ) -> str:
+        """Queue new terms for one of this plugin's open orders; return its id (unchanged).
+
+        Only the terms given change. The replacement is checked by the risk plugins like a new
+        order (``intent.replaces`` is set), then sent; the venue's answer arrives through
+        ``aries_on_order_updated`` (the old terms go ``REPLACED``, the new ones come ``NEW``) or
+        ``aries_on_order_rejected`` with ``event.replace`` set (the order stands unchanged).
+
+        Raises:
+            ValueError: no term given, a non-positive quantity or price, an order this plugin did
+                not submit, or an account it is not bound to.
+        """
+        account_id = self._account_id(account)
+        if not self.owns(client_order_id):
+            raise ValueError(f"order {client_order_id!r} was not submitted by {self.name!r}")
+        quantity = _to_decimal("qty", qty)
+        limit = _to_decimal("price", price)
+        stop = _to_decimal("stop_price", stop_price)
+        if quantity is None and limit is None and stop is None and time_in_force is None:
+            raise ValueError("replace needs at least one of qty, price, stop_price, time_in_force")
+        for name, value in (("qty", quantity), ("price", limit), ("stop_price", stop)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        self._emit(
+            ReplaceOrder(
+                account_id=account_id,
+                client_order_id=client_order_id,
+                strategy=self.name,
+                qty=quantity,
+                price=limit,
+                stop_price=stop,
+                time_in_force=None if time_in_force is None else TimeInForce(time_in_force),
+            )
+        )
+        return client_order_id
+
+    def set_trading_state(
+        self, state: TradingState | str, reason: str, *, account: str | None = None
+    ) -> None:
+        """Ask for an account's trading state: ``HALTED`` (a kill switch: no new orders),
+        ``REDUCING`` (only orders that shrink a position) or ``ACTIVE`` again.
+
+        The decision outlives reconnects; ``TradingStateChanged`` says when it took effect.
+        """
+        account_id = self._account_id(account)
+        requested = TradingState(state)
+        self.log.warning(
+            "strategy.trading_state_requested", account=account_id, state=requested, reason=reason
+        )
+        self._emit(
+            TradingStateRequested(
+                account_id=account_id, state=requested, reason=f"{self.name}: {reason}"
+            )
         )
 
     def subscribe(self, *symbols: str) -> None:

@@ -21,9 +21,14 @@ from typing import TYPE_CHECKING
 from engine.hooks.markers import hookspec
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from engine.config import EngineConfig
     from engine.hooks.context import StrategyContext
     from engine.model.account import AccountView
     from engine.model.events import (
+        AccountInfoChanged,
         AccountSynced,
         BalanceChanged,
         ConnectionStateChanged,
@@ -36,12 +41,31 @@ if TYPE_CHECKING:
     )
     from engine.model.market import Quote, Trade
     from engine.model.orders import OrderIntent, RiskVerdict
-    from engine.model.streams import PnlCandleClosed
+    from engine.model.streams import (
+        BookUpdated,
+        ChartQuote,
+        ChartTrade,
+        GreeksUpdated,
+        MarketStatusChanged,
+        NewsReceived,
+        PnlCandleClosed,
+        WatchlistChanged,
+    )
 
 
 # -------------------------------------------------------------------------
 # Lifecycle
 # -------------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def aries_configure(config: EngineConfig) -> None:
+    """The whole validated ``engine.toml``, before the engine connects.
+
+    Called: once per plugin, when it is registered (historic: a plugin registered later gets it
+    too). A plugin's own settings come through its ``Config`` class; this is for reading the rest
+    (accounts, symbols). Raising here stops the start-up with the plugin's name.
+    """
 
 
 @hookspec
@@ -70,6 +94,15 @@ def aries_on_connection_state(event: ConnectionStateChanged, ctx: StrategyContex
     """
 
 
+@hookspec
+def aries_on_timer(now: datetime, ctx: StrategyContext) -> None:
+    """A periodic tick: ``now`` is the wall-clock time (UTC).
+
+    Called: every ``[engine] timer_interval`` seconds (default 1) while the engine runs, between
+    two batches of events: the place for time-based logic (rebalancing, order expiry).
+    """
+
+
 # -------------------------------------------------------------------------
 # Market data
 # -------------------------------------------------------------------------
@@ -89,6 +122,62 @@ def aries_on_trade(trade: Trade, ctx: StrategyContext) -> None:
     """A print on the tape for ``trade.symbol``.
 
     Called: for trades of every subscribed symbol (conflated per symbol under load).
+    """
+
+
+@hookspec
+def aries_on_book(event: BookUpdated, ctx: StrategyContext) -> None:
+    """Level 2 for ``event.symbol``: price levels and per-venue quotes.
+
+    Called: for every book update of a subscribed symbol (conflated per symbol under load).
+    """
+
+
+@hookspec
+def aries_on_greeks(event: GreeksUpdated, ctx: StrategyContext) -> None:
+    """Option greeks and implied volatility for ``event.symbol``.
+
+    Called: for every greeks update (conflated per symbol under load).
+    """
+
+
+@hookspec
+def aries_on_market_status(event: MarketStatusChanged, ctx: StrategyContext) -> None:
+    """The market opened, closed, or entered early or after hours.
+
+    Called: on every market status message, never conflated.
+    """
+
+
+@hookspec
+def aries_on_chart_quote(event: ChartQuote, ctx: StrategyContext) -> None:
+    """A quote from the charting socket (``[charts]``): last, bid/ask, day OHLC and volume.
+
+    Called: for every chart quote of a ``[charts] symbols`` entry (conflated per symbol).
+    """
+
+
+@hookspec
+def aries_on_chart_trade(event: ChartTrade, ctx: StrategyContext) -> None:
+    """A trade from the charting socket: the print that builds the chart's current bar.
+
+    Called: for every chart trade of a ``[charts] symbols`` entry (conflated per symbol).
+    """
+
+
+@hookspec
+def aries_on_news(event: NewsReceived, ctx: StrategyContext) -> None:
+    """A news story, with the symbols and topics it concerns.
+
+    Called: once per story, never conflated.
+    """
+
+
+@hookspec
+def aries_on_watchlist(event: WatchlistChanged, ctx: StrategyContext) -> None:
+    """A watchlist was created, renamed or deleted, or a symbol added, moved or removed.
+
+    Called: once per change, never conflated.
     """
 
 
@@ -144,6 +233,14 @@ def aries_on_balance_changed(event: BalanceChanged, ctx: StrategyContext) -> Non
 
 
 @hookspec
+def aries_on_account_info(event: AccountInfoChanged, ctx: StrategyContext) -> None:
+    """A bound account's record changed (type, class, options level, status).
+
+    Called: once per change, including the first snapshot's.
+    """
+
+
+@hookspec
 def aries_on_account_synced(event: AccountSynced, ctx: StrategyContext) -> None:
     """A bound account's snapshot was applied: local state equals the venue's.
 
@@ -174,17 +271,23 @@ def aries_on_pnl_candle(event: PnlCandleClosed, ctx: StrategyContext) -> None:
 
 
 @hookspec(firstresult=True)
-def aries_check_order(intent: OrderIntent, account: AccountView) -> RiskVerdict | None:
-    """Approve or veto an order before it is sent.
+def aries_check_order(
+    intent: OrderIntent, account: AccountView, quotes: Mapping[str, Quote], now_ns: int
+) -> RiskVerdict | None:
+    """Approve or veto an order (or a replace: ``intent.replaces`` is set) before it is sent.
 
-    Return ``RiskVerdict.reject(code, reason)`` to block the order, ``RiskVerdict.approve()`` to
-    let it through without asking later plugins, or ``None`` to let the next plugin decide. Stops
-    at the first non-``None`` result (pluggy ``firstresult``). If every plugin returns ``None``
-    the order is approved.
+    Return ``RiskVerdict.reject(code, reason, **numbers)`` to block the order,
+    ``RiskVerdict.approve()`` to let it through without asking later plugins, or ``None`` to let
+    the next plugin decide. Stops at the first non-``None`` result (pluggy ``firstresult``;
+    ``tryfirst``/``trylast`` order the plugins). If every plugin returns ``None`` the order is
+    approved.
 
-    Called: once per order, just before it is handed to the dispatcher, with ``account``
-    reflecting every earlier order of this account including those still in flight
-    (``account.available_buying_power``). A hook that raises rejects the order (fail closed).
+    Called: once per order, in the account's actor, just before it is handed to the dispatcher.
+    ``account`` reflects every earlier order of this account, including those still in flight
+    (``account.available_buying_power``); ``quotes`` are the latest quotes by symbol; ``now_ns``
+    is the wall-clock time in nanoseconds (compare with ``account.as_of_ns`` and
+    ``Quote.ts_recv``). Must be fast and must not do I/O. A hook that raises rejects the order
+    (fail closed).
     """
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import attrs
 import pluggy
 import structlog
 
 from engine.hooks._calls import BoundImpl, implementations
 from engine.hooks.manager import LoadedPlugin
+from engine.model._time import now_ns
 from engine.model.account import AccountView
+from engine.model.market import Quote
 from engine.model.orders import OrderIntent, RiskVerdict
 
 log = structlog.get_logger(__name__)
@@ -23,10 +27,14 @@ class RiskGate:
     The first non-``None`` verdict decides; no verdict at all approves. A plugin that raises, or
     returns something other than a ``RiskVerdict``, rejects the order (fail closed) and is
     logged with its name and the traceback.
+
+    ``quotes`` is the latest quote per symbol (the plugin host's); ``clock`` gives ``now_ns``.
     """
 
     pm: pluggy.PluginManager
     plugins: list[LoadedPlugin]
+    quotes: Mapping[str, Quote] = attrs.field(factory=dict)
+    clock: Callable[[], int] = now_ns
     _impls: list[tuple[LoadedPlugin, BoundImpl]] = attrs.field(factory=list, init=False)
     rejections: int = attrs.field(default=0, init=False)
     faults: int = attrs.field(default=0, init=False)
@@ -41,7 +49,12 @@ class RiskGate:
 
     def __call__(self, intent: OrderIntent, account: AccountView) -> RiskVerdict:
         """The verdict on ``intent`` given ``account`` (which includes in-flight reservations)."""
-        arguments = {"intent": intent, "account": account}
+        arguments = {
+            "intent": intent,
+            "account": account,
+            "quotes": self.quotes,
+            "now_ns": self.clock(),
+        }
         for plugin, impl in self._impls:
             if intent.account_id not in plugin.accounts:
                 continue

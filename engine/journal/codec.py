@@ -35,13 +35,25 @@ import structlog
 
 import engine.model  # noqa: F401  (imports every event class, so the registry sees them)
 from engine.model.events import Event
-from engine.model.orders import CancelIntent, CancelRequest, OrderIntent, RiskVerdict
+from engine.model.orders import (
+    CancelIntent,
+    CancelRequest,
+    OrderIntent,
+    ReplaceRequest,
+    RiskVerdict,
+)
 
 __all__ = ["JournalCodec", "known_kinds", "make_journal_converter"]
 
 log = structlog.get_logger(__name__)
 
-_EXTRA_KINDS: tuple[type, ...] = (OrderIntent, CancelIntent, CancelRequest, RiskVerdict)
+_EXTRA_KINDS: tuple[type, ...] = (
+    OrderIntent,
+    CancelIntent,
+    CancelRequest,
+    ReplaceRequest,
+    RiskVerdict,
+)
 
 
 def _structure_decimal(value: Any, _: type) -> Decimal:

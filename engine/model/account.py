@@ -91,6 +91,11 @@ class AccountView:
     positions: Mapping[str, Position]
     open_orders: Mapping[str, Order]
     reserved_buying_power: Decimal = _ZERO
+    info: AccountInfo | None = None
+    as_of_ns: int | None = None
+    """Wall-clock time (ns) at which this picture was last known to match the venue's: the
+    latest account event applied, or the latest frame heard on the accounts socket, whichever is
+    later. ``None`` before anything was heard. Risk checks compare it with a staleness bound."""
 
     @property
     def available_buying_power(self) -> Decimal:
@@ -98,6 +103,13 @@ class AccountView:
         if self.balance is None:
             return _ZERO
         return self.balance.stock_buying_power - self.reserved_buying_power
+
+    def order_by_client_id(self, client_order_id: str) -> Order | None:
+        """The open order our ``client_order_id`` names now (the head of its replace chain)."""
+        for order in self.open_orders.values():
+            if order.client_order_id == client_order_id:
+                return order
+        return None
 
     def position_quantity(self, symbol: str) -> Decimal:
         """Signed quantity held in ``symbol`` (zero if none)."""

@@ -14,7 +14,14 @@ import attrs
 
 from engine.model._time import now_ns, ns_to_datetime
 from engine.model.account import AccountInfo, Balance, Position
-from engine.model.enums import ConnectionState, Endpoint, OrderStatus, Side, TradingState
+from engine.model.enums import (
+    ConnectionState,
+    Endpoint,
+    OrderStatus,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 from engine.model.orders import Order, OrderIntent
 
 
@@ -105,6 +112,21 @@ class CancelOrder(AccountEvent):
     strategy: str
 
 
+@attrs.frozen(kw_only=True)
+class ReplaceOrder(AccountEvent):
+    """Command: a strategy asked to amend its open order ``client_order_id``.
+
+    ``None`` leaves a term as it is; the replacement goes through risk like a new order.
+    """
+
+    client_order_id: str
+    strategy: str
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+
+
 # --- dispatcher outcomes: what happened to our REST requests ----------------------------------
 
 
@@ -119,6 +141,24 @@ class OrderPlaced(AccountEvent):
 @attrs.frozen(kw_only=True)
 class OrderPlaceFailed(AccountEvent):
     """A place request failed. ``outcome_unknown`` means it may have reached the venue anyway."""
+
+    client_order_id: str
+    code: str
+    reason: str
+    outcome_unknown: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class OrderReplaceAccepted(OrderPlaced):
+    """The venue accepted a replace: ``cl_ord_id`` is the order's new handle, ``orig_cl_ord_id``
+    the old one (ARIES.md §8.8 id cycling). Linking it works like an ``OrderPlaced``."""
+
+    orig_cl_ord_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ReplaceFailed(AccountEvent):
+    """A replace was refused (the order stands unchanged), or its outcome is unknown."""
 
     client_order_id: str
     code: str
@@ -178,6 +218,8 @@ class OrderRejected(AccountEvent):
     reason: str
     source: str
     strategy: str | None = None
+    replace: bool = False
+    """True when what was refused is a replace: the order itself stands, on its old terms."""
 
 
 @attrs.frozen(kw_only=True)

@@ -85,6 +85,13 @@ class OrderIntent:
     security_type: SecurityType = SecurityType.EQUITY
     legs: tuple[OrderLeg, ...] = ()
     reference_price: Decimal | None = None
+    replaces: Order | None = None
+    """Set on a replacement: the live order (as it stood when the replace was asked) it amends."""
+
+    @property
+    def is_replace(self) -> bool:
+        """True for the new terms of an existing order (``StrategyContext.replace``)."""
+        return self.replaces is not None
 
     @property
     def estimated_price(self) -> Decimal | None:
@@ -100,6 +107,20 @@ class OrderIntent:
         price = self.estimated_price
         return None if price is None else self.qty * price
 
+    @property
+    def additional_cost(self) -> Decimal | None:
+        """What this intent adds to the account's commitments: ``estimated_cost``, less, for a
+        replacement, what the replaced order still commits (its unfilled quantity at its price).
+        Negative when a replacement shrinks the order; ``None`` when no price is known."""
+        cost = self.estimated_cost
+        old = self.replaces
+        if cost is None or old is None:
+            return cost
+        old_price = old.price if old.price is not None else old.stop_price
+        if old_price is None:
+            old_price = self.estimated_price or Decimal(0)
+        return cost - old.leaves_qty * old_price
+
 
 @attrs.frozen(kw_only=True)
 class CancelRequest:
@@ -110,6 +131,20 @@ class CancelRequest:
     cl_ord_id: str
     symbol: str
     side: Side
+
+
+@attrs.frozen(kw_only=True)
+class ReplaceRequest:
+    """A replace on its way to the dispatcher: the order's current Aries handle, the new terms.
+
+    ``intent`` is the order as it will stand once replaced (``intent.replaces`` the old one); only
+    the fields that differ from the old order are sent (ARIES.md §8.8).
+    """
+
+    account_id: str
+    client_order_id: str
+    cl_ord_id: str
+    intent: OrderIntent
 
 
 @attrs.frozen(kw_only=True)
@@ -129,11 +164,18 @@ class RiskVerdict:
     code: str = ""
     reason: str = ""
     plugin: str = ""
+    details: tuple[tuple[str, str], ...] = ()
+    """The numbers behind the verdict, as ``(name, value)`` pairs (e.g. ``("cost", "1500.00")``)."""
 
     @classmethod
-    def reject(cls, code: str, reason: str, *, plugin: str = "") -> RiskVerdict:
-        """A rejecting verdict with a machine ``code`` and a human ``reason``."""
-        return cls(approved=False, code=code, reason=reason, plugin=plugin)
+    def reject(cls, code: str, reason: str, *, plugin: str = "", **details: object) -> RiskVerdict:
+        """A rejecting verdict with a machine ``code``, a human ``reason`` and its numbers.
+
+        Every keyword becomes a ``details`` pair, its value rendered with ``str`` (a ``Decimal``
+        keeps its exact digits).
+        """
+        pairs = tuple((name, str(value)) for name, value in details.items())
+        return cls(approved=False, code=code, reason=reason, plugin=plugin, details=pairs)
 
     @classmethod
     def approve(cls, *, plugin: str = "") -> RiskVerdict:
