@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 
 import attrs
 
 from engine.model.enums import SecurityType, Side, TradingState
-from engine.model.orders import Order
+from engine.model.orders import Order, OrderIntent
 
 _ZERO = Decimal(0)
 
@@ -91,6 +92,9 @@ class AccountView:
     positions: Mapping[str, Position]
     open_orders: Mapping[str, Order]
     reserved_buying_power: Decimal = _ZERO
+    in_flight: Mapping[str, OrderIntent] = attrs.field(factory=lambda: MappingProxyType({}))
+    """Approved new orders the venue has not reported yet, by ``client_order_id``: they are in
+    no ``open_orders`` entry, but count against every limit (open orders, exposure)."""
     info: AccountInfo | None = None
     as_of_ns: int | None = None
     """Wall-clock time (ns) at which this picture was last known to match the venue's: the
@@ -117,19 +121,27 @@ class AccountView:
         return position.quantity if position is not None else _ZERO
 
     def exposure(self, symbol: str) -> tuple[Decimal, Decimal]:
-        """The signed position ``symbol`` could reach if every open order filled: (low, high).
+        """The signed position ``symbol`` could reach if every working order filled: (low, high).
 
-        Open buys raise the high end by their unfilled quantity, open sells lower the low end.
+        Open and in-flight buys raise the high end by their unfilled quantity, sells lower the low
+        end.
         """
         held = self.position_quantity(symbol)
         buys = sells = _ZERO
-        for order in self.open_orders.values():
-            if order.symbol == symbol:
-                if order.side.is_buy:
-                    buys += order.leaves_qty
+        working = [(o.symbol, o.side, o.leaves_qty) for o in self.open_orders.values()]
+        working += [(i.symbol, i.side, i.qty) for i in self.in_flight.values()]
+        for order_symbol, side, qty in working:
+            if order_symbol == symbol:
+                if side.is_buy:
+                    buys += qty
                 else:
-                    sells += order.leaves_qty
+                    sells += qty
         return held - sells, held + buys
+
+    @property
+    def working_order_count(self) -> int:
+        """Open orders at the venue plus approved orders on their way to it."""
+        return len(self.open_orders) + len(self.in_flight)
 
     def reduces_position(self, symbol: str, side: Side, qty: Decimal) -> bool:
         """True if an order of ``qty`` on ``side`` only shrinks the position (never flips it)."""
