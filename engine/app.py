@@ -222,30 +222,15 @@ async def _run_actors(
         journal = await _start_journal(config, bus, nursery)
         await nursery.start(tokens.run)  # the first token, before anything connects
         send, receive = trio.open_memory_channel[DispatchItem](DISPATCH_QUEUE)
-        risk = RiskGate(pm, plugins)
-        async with send:
-            for account_id in account_ids:
-                actor = AccountActor(
-                    account_id,
-                    bus,
-                    views,
-                    risk,
-                    send.clone(),
-                    order_lists=rest,
-                    journal=journal,
-                    restored=restored.get(account_id),
-                )
-                await nursery.start(actor.run)
-        dispatcher = ThrottledDispatcher(
-            rest,
+        host = PluginHost(
+            pm,
+            plugins,
             bus,
-            receive,
-            TokenBucket(config.dispatch.rate, config.dispatch.burst),
-            journal=journal,
+            views,
+            time_budget=config.engine.hook_time_budget,
+            timer_interval=config.engine.timer_interval,
         )
-        await nursery.start(dispatcher.run)
-        host = PluginHost(pm, plugins, bus, views)
-        await nursery.start(host.run)
+        risk = RiskGate(pm, plugins, quotes=host.quotes)
 
         def supervisor(
             handler: AccountsHandler | MarketHandler | ChartsHandler,
@@ -264,6 +249,34 @@ async def _run_actors(
                 rng=random.Random(),
             )
 
+        pnl = {a.id: a.pnl_interval for a in config.accounts if a.pnl_interval is not None}
+        accounts_connection = supervisor(AccountsHandler(account_ids, pnl_intervals=pnl))
+        async with send:
+            for account_id in account_ids:
+                actor = AccountActor(
+                    account_id,
+                    bus,
+                    views,
+                    risk,
+                    send.clone(),
+                    order_lists=rest,
+                    journal=journal,
+                    restored=restored.get(account_id),
+                    heard_ns=lambda: accounts_connection.last_heard_ns,
+                )
+                await nursery.start(actor.run)
+        dispatcher = ThrottledDispatcher(
+            rest,
+            bus,
+            receive,
+            TokenBucket(config.dispatch.rate, config.dispatch.burst),
+            journal=journal,
+            account_rate=config.dispatch.account_rate,
+            account_burst=config.dispatch.account_burst,
+        )
+        await nursery.start(dispatcher.run)
+        await nursery.start(host.run)
+
         connections: list[ConnectionSupervisor] = []
         if config.market.enabled:
             pinned = _market_symbols(config, plugins)
@@ -273,8 +286,7 @@ async def _run_actors(
             await nursery.start(router.run)
         if config.charts.enabled:
             connections.append(supervisor(ChartsHandler(set(config.charts.symbols))))
-        pnl = {a.id: a.pnl_interval for a in config.accounts if a.pnl_interval is not None}
-        connections.append(supervisor(AccountsHandler(account_ids, pnl_intervals=pnl)))
+        connections.append(accounts_connection)
         for connection in connections:
             await nursery.start(connection.run)
         await _wait_first_sync(synced, set(account_ids))

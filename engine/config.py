@@ -25,12 +25,19 @@ from engine.secrets import Secret
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class _FieldValueError(ValueError):
-    """A validator's complaint about one field; carries the field name for the key path."""
+class ConfigValueError(ValueError):
+    """A validator's complaint about one field; carries the field name for the key path.
+
+    Raise it from the attrs validators of a plugin's ``Config`` class too, so a bad value is
+    reported as ``plugin 'name': config.<field>: <message>``.
+    """
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+_FieldValueError = ConfigValueError
 
 
 def _between(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], float], None]:

@@ -45,15 +45,18 @@ from engine.model.events import (
     OrderPlaced,
     OrderPlaceFailed,
     OrderRejected,
+    OrderReplaceAccepted,
     OrderReported,
     OrderUpdated,
     PositionChanged,
     PositionReported,
+    ReplaceFailed,
+    ReplaceOrder,
     SubmitOrder,
     TradingStateChanged,
     TradingStateRequested,
 )
-from engine.model.orders import CancelRequest, Order, OrderIntent, RiskVerdict
+from engine.model.orders import CancelRequest, Order, OrderIntent, ReplaceRequest, RiskVerdict
 from engine.model.streams import PnlCandleClosed, PnlCandleReceived
 
 log = structlog.get_logger(__name__)
@@ -78,7 +81,7 @@ class OrderLists(Protocol):
     async def list_orders(self, account_id: str) -> tuple[Order, ...]: ...
 
 
-DispatchItem = OrderIntent | CancelRequest
+DispatchItem = OrderIntent | CancelRequest | ReplaceRequest
 
 _INPUTS = (
     AccountSnapshotReceived,
@@ -89,8 +92,10 @@ _INPUTS = (
     OrderPlaced,
     OrderPlaceFailed,
     CancelFailed,
+    ReplaceFailed,
     SubmitOrder,
     CancelOrder,
+    ReplaceOrder,
     ConnectionStateChanged,
     PnlCandleReceived,
     TradingStateRequested,
@@ -98,10 +103,11 @@ _INPUTS = (
 
 
 def reservation_for(intent: OrderIntent) -> Decimal:
-    """Buying power an intent may consume: its estimated cost, except for plain sells."""
+    """Buying power an intent may consume: what it adds to the account's commitments (its
+    estimated cost; for a replace, only the increase), except for plain sells."""
     if intent.side is Side.SELL:
         return Decimal(0)
-    return intent.estimated_cost or Decimal(0)
+    return max(intent.additional_cost or Decimal(0), Decimal(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -133,9 +139,12 @@ class AccountActor:
     journal: IntentRecorder | None = None
     restored: RestoredAccount | None = None
     lookup_timeout: float = 10.0
+    heard_ns: Callable[[], int | None] | None = None
+    """When the accounts stream was last heard from (wall-clock ns): ``AccountView.as_of_ns``."""
     book: AccountBook = attrs.field(init=False)
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
     _held: list[OrderIntent] = attrs.field(factory=list, init=False)
+    _replacing: set[str] = attrs.field(factory=set, init=False)  # replaces not answered yet
     _state_since: float = attrs.field(default=0.0, init=False)
     _open_candle: PnlCandleReceived | None = attrs.field(default=None, init=False)
     _lookup_at: float = attrs.field(default=math.inf, init=False)
@@ -258,6 +267,13 @@ class AccountActor:
             return self._submit(event.intent)
         if isinstance(event, CancelOrder):
             return self._cancel(event)
+        if isinstance(event, ReplaceOrder):
+            return self._replace(event)
+        if isinstance(event, ReplaceFailed):
+            return self._replace_failed(event)
+        if isinstance(event, OrderReplaceAccepted):
+            self._replacing.discard(event.client_order_id)
+            self.book.replace_answered(event.client_order_id)
         if isinstance(event, ConnectionStateChanged):
             if event.state is ConnectionState.FAILED:
                 self._socket_failed = True
@@ -304,7 +320,7 @@ class AccountActor:
             self._held.append(intent)
             return []
         if self.trading_state is TradingState.REDUCING:
-            view = self.book.view(self.trading_state)
+            view = self._view()
             if not view.reduces_position(intent.symbol, intent.side, intent.qty):
                 reason = "account is REDUCING: only orders that shrink a position are allowed"
                 return [self._rejected(intent, "TRADING_STATE", reason)]
@@ -316,7 +332,7 @@ class AccountActor:
                     intent, "DISPATCH_QUEUE_FULL", "too many orders waiting to be sent", "engine"
                 )
             ]
-        verdict = self.risk_check(intent, self.book.view(self.trading_state))
+        verdict = self.risk_check(intent, self._view())
         if self.journal is not None:
             self.journal.record_intent(intent)
             self.journal.record_verdict(intent.client_order_id, verdict)
@@ -334,6 +350,120 @@ class AccountActor:
         )
         self.dispatch.send_nowait(intent)  # room checked above, and no checkpoint since
         return []
+
+    def _view(self) -> AccountView:
+        return self.book.view(
+            self.trading_state, heard_ns=None if self.heard_ns is None else self.heard_ns()
+        )
+
+    def _replace(self, command: ReplaceOrder) -> list[Event]:
+        """New terms for an open order: checked by risk like a new order, then sent.
+
+        Only while ``ACTIVE`` (or ``REDUCING``, if the order only shrinks a position and does not
+        grow); one replace per order at a time, since each accepted replace changes the handle
+        the next one must name (ARIES.md §8.8).
+        """
+        client_order_id = command.client_order_id
+        order = self.book.order_by_client_id(client_order_id)
+        intent = self.book.intent(client_order_id)
+        if order is None or intent is None or not order.status.is_open or not order.cl_ord_id:
+            return [self._replace_refused(command, "NOT_OPEN", "no open order with that id")]
+        if client_order_id in self._replacing:
+            reason = "a replace of this order is still waiting for the venue's answer"
+            return [self._replace_refused(command, "REPLACE_PENDING", reason)]
+        replacement = attrs.evolve(
+            intent,
+            qty=order.qty if command.qty is None else command.qty,
+            price=order.price if command.price is None else command.price,
+            stop_price=order.stop_price if command.stop_price is None else command.stop_price,
+            time_in_force=command.time_in_force or order.time_in_force,
+            replaces=order,
+        )
+        if replacement.qty <= order.cum_qty:
+            reason = f"new qty {replacement.qty} is not above the filled {order.cum_qty}"
+            return [self._replace_refused(command, "QTY_BELOW_FILLED", reason)]
+        if self.trading_state is TradingState.REDUCING:
+            view = self._view()
+            grows = replacement.qty > order.qty
+            if grows or not view.reduces_position(order.symbol, order.side, order.leaves_qty):
+                reason = "account is REDUCING: only replaces that shrink a position are allowed"
+                return [self._replace_refused(command, "TRADING_STATE", reason)]
+        elif self.trading_state is not TradingState.ACTIVE:
+            reason = f"account is {self.trading_state}"
+            return [self._replace_refused(command, "TRADING_STATE", reason)]
+        if self._dispatch_full():
+            reason = "too many requests waiting to be sent"
+            return [self._replace_refused(command, "DISPATCH_QUEUE_FULL", reason)]
+        verdict = self.risk_check(replacement, self._view())
+        if self.journal is not None:
+            self.journal.record_intent(replacement)
+            self.journal.record_verdict(client_order_id, verdict)
+        if not verdict.approved:
+            code = verdict.code or "RISK_REJECTED"
+            return [self._replace_refused(command, code, verdict.reason, "risk")]
+        self.book.track_intent(replacement, reserve=reservation_for(replacement))
+        self._replacing.add(client_order_id)
+        log.info(
+            "order.replacing",
+            client_order_id=client_order_id,
+            cl_ord_id=order.cl_ord_id,
+            qty=str(replacement.qty),
+            price=None if replacement.price is None else str(replacement.price),
+        )
+        self.dispatch.send_nowait(
+            ReplaceRequest(
+                account_id=self.account_id,
+                client_order_id=client_order_id,
+                cl_ord_id=order.cl_ord_id,
+                intent=replacement,
+            )
+        )
+        return []
+
+    def _replace_failed(self, event: ReplaceFailed) -> list[Event]:
+        self._replacing.discard(event.client_order_id)
+        if event.outcome_unknown:
+            # The venue may have replaced it: its reports (or the order list) will say.
+            log.error("order.replace_outcome_unknown", client_order_id=event.client_order_id)
+            self._lookup_at = min(self._lookup_at, trio.current_time() + UNKNOWN_OUTCOME_GRACE)
+            return []
+        self.book.replace_refused(event.client_order_id)
+        order = self.book.order_by_client_id(event.client_order_id)
+        return [
+            OrderRejected(
+                account_id=self.account_id,
+                client_order_id=event.client_order_id,
+                cl_ord_id=None if order is None else order.cl_ord_id,
+                symbol="" if order is None else order.symbol,
+                code=event.code,
+                reason=event.reason,
+                source="venue",
+                strategy=self.book.owner_of(event.client_order_id),
+                replace=True,
+            )
+        ]
+
+    def _replace_refused(
+        self, command: ReplaceOrder, code: str, reason: str, source: str = "engine"
+    ) -> OrderRejected:
+        order = self.book.order_by_client_id(command.client_order_id)
+        log.warning(
+            "order.replace_refused",
+            client_order_id=command.client_order_id,
+            code=code,
+            reason=reason,
+        )
+        return OrderRejected(
+            account_id=self.account_id,
+            client_order_id=command.client_order_id,
+            cl_ord_id=None if order is None else order.cl_ord_id,
+            symbol="" if order is None else order.symbol,
+            code=code,
+            reason=reason,
+            source=source,
+            strategy=command.strategy,
+            replace=True,
+        )
 
     def _release_held(self) -> list[Event]:
         held, self._held = self._held, []
@@ -456,7 +586,7 @@ class AccountActor:
         ]
 
     def _publish_view(self) -> None:
-        self.views.set(self.book.view(self.trading_state))
+        self.views.set(self._view())
 
 
 def _log_reconciliation(account_id: str, facts: list[Event]) -> None:

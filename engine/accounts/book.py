@@ -197,6 +197,13 @@ class AccountBook:
     _unknown: set[str] = attrs.field(factory=set, init=False, repr=False)
     # cl_ord_ids open locally but missing from the last snapshot
     _missing: set[str] = attrs.field(factory=set, init=False, repr=False)
+    # approved new orders with no venue order linked yet (and not refused): they count against
+    # limits even though no report shows them
+    _in_flight: dict[str, OrderIntent] = attrs.field(factory=dict, init=False, repr=False)
+    # client_order_id -> buying power added to its reservation by a replace still unanswered
+    _replace_extra: dict[str, Decimal] = attrs.field(factory=dict, init=False, repr=False)
+    _replacements: dict[str, OrderIntent] = attrs.field(factory=dict, init=False, repr=False)
+    _last_applied_ns: int | None = attrs.field(default=None, init=False, repr=False)
     _synced: bool = attrs.field(default=False, init=False)
     _orders_applied: int = attrs.field(default=0, init=False, repr=False)
     _duplicates_dropped: int = attrs.field(default=0, init=False, repr=False)
@@ -215,6 +222,8 @@ class AccountBook:
         if event.account_id != self.account_id:
             self._log_foreign("event", event.account_id, event)
             return []
+        if self._last_applied_ns is None or event.ts_recv > self._last_applied_ns:
+            self._last_applied_ns = event.ts_recv
         if isinstance(event, OrderReported):
             if event.order.account_id != self.account_id:
                 self._log_foreign("order", event.order.account_id, event)
@@ -259,15 +268,53 @@ class AccountBook:
                 f"intent for account {intent.account_id!r} tracked by book {self.account_id!r}"
             )
         client_order_id = intent.client_order_id
+        if intent.is_replace:
+            self._track_replace(intent, reserve)
+            return
         if client_order_id in self._intents:
             log.warning(
                 "book.intent_retracked", account=self.account_id, client_order_id=client_order_id
             )
         self._intents[client_order_id] = intent
+        if client_order_id not in self._client_to_cl:
+            self._in_flight[client_order_id] = intent
         if reserve > 0:
             self._reservations[client_order_id] = _Reservation(amount=reserve)
         else:
             self._reservations.pop(client_order_id, None)
+
+    def _track_replace(self, intent: OrderIntent, extra: Decimal) -> None:
+        """An approved replace: reserve what it adds until the venue answers and shows it."""
+        client_order_id = intent.client_order_id
+        self._replacements[client_order_id] = intent
+        if extra <= 0:
+            return
+        self._replace_extra[client_order_id] = extra
+        reservation = self._reservations.get(client_order_id)
+        if reservation is None:
+            self._reservations[client_order_id] = _Reservation(amount=extra)
+        else:
+            reservation.amount += extra
+            reservation.seen_by_venue = False
+
+    def replace_refused(self, client_order_id: str) -> None:
+        """The venue refused a replace: give back what it had reserved."""
+        self._replacements.pop(client_order_id, None)
+        extra = self._replace_extra.pop(client_order_id, None)
+        reservation = self._reservations.get(client_order_id)
+        if extra is None or reservation is None:
+            return
+        reservation.amount -= extra
+        if reservation.amount <= 0:
+            self._release(client_order_id, "replace_refused")
+
+    def replace_answered(self, client_order_id: str) -> None:
+        """The venue accepted a replace: its reservation now follows the order like any other,
+        and the new terms are the order's intent."""
+        self._replace_extra.pop(client_order_id, None)
+        replacement = self._replacements.pop(client_order_id, None)
+        if replacement is not None:
+            self._intents[client_order_id] = attrs.evolve(replacement, replaces=None)
 
     # --- queries --------------------------------------------------------------------------
 
@@ -277,6 +324,10 @@ class AccountBook:
             return None
         intent = self._intents.get(client_order_id)
         return None if intent is None else intent.strategy
+
+    def intent(self, client_order_id: str) -> OrderIntent | None:
+        """The intent our ``client_order_id`` was submitted with (or last replaced to)."""
+        return self._intents.get(client_order_id)
 
     def order_by_client_id(self, client_order_id: str) -> Order | None:
         """The *current* order (the head of its replace chain) for our ``client_order_id``."""
@@ -318,6 +369,7 @@ class AccountBook:
         self._unknown -= self._client_to_cl.keys()
         for client_order_id in sorted(self._unknown):
             self._release(client_order_id, "lost")
+            self._in_flight.pop(client_order_id, None)
             self._rejection_published.add(client_order_id)
             intent = self._intents.get(client_order_id)
             log.warning("book.order_lost", account=self.account_id, client_order_id=client_order_id)
@@ -340,8 +392,12 @@ class AccountBook:
         self._missing.clear()
         return facts
 
-    def view(self, trading_state: TradingState) -> AccountView:
-        """An immutable picture of the account; its mappings are read-only copies."""
+    def view(self, trading_state: TradingState, *, heard_ns: int | None = None) -> AccountView:
+        """An immutable picture of the account; its mappings are read-only copies.
+
+        ``heard_ns`` is when the accounts stream was last heard from: with nothing to report,
+        the venue's silence confirms this picture up to then (``AccountView.as_of_ns``).
+        """
         return AccountView(
             account_id=self.account_id,
             trading_state=trading_state,
@@ -349,6 +405,9 @@ class AccountBook:
             positions=MappingProxyType(dict(self._positions)),
             open_orders=MappingProxyType(dict(self._open_orders)),
             reserved_buying_power=sum((r.amount for r in self._reservations.values()), start=_ZERO),
+            in_flight=MappingProxyType(dict(self._in_flight)),
+            info=self._info,
+            as_of_ns=_latest(self._last_applied_ns, heard_ns),
         )
 
     def statistics(self) -> BookStatistics:
@@ -583,6 +642,7 @@ class AccountBook:
         if self._cl_to_client.get(cl_ord_id) == client_order_id and current is not None:
             return facts  # already linked
         self._cl_to_client[cl_ord_id] = client_order_id
+        self._in_flight.pop(client_order_id, None)
         order = self._orders.get(cl_ord_id)
         newcomer_status = status if order is None else order.status
         if current is None or current == cl_ord_id:
@@ -636,6 +696,7 @@ class AccountBook:
             )
             return []
         self._release(client_order_id, "place_failed")
+        self._in_flight.pop(client_order_id, None)
         self._rejection_published.add(client_order_id)
         intent = self._intents.get(client_order_id)
         return [
@@ -870,3 +931,9 @@ def _round_price(value: Decimal) -> Decimal:
     if isinstance(exponent, int) and exponent > -2:
         return rounded.quantize(_MIN_PRICE_QUANTUM)
     return trimmed
+
+
+def _latest(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)

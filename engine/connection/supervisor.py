@@ -208,6 +208,8 @@ class ConnectionSupervisor:
     _requests: dict[str, str] = attrs.field(factory=dict, init=False)
     _normalize_errors: int = attrs.field(default=0, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
+    last_heard_ns: int | None = attrs.field(default=None, init=False)
+    """Wall-clock time (ns) of the latest frame read after authentication, on any session."""
 
     def __attrs_post_init__(self) -> None:
         self.decoder = FrameDecoder(self.handler.endpoint)
@@ -403,6 +405,7 @@ class ConnectionSupervisor:
                     raise ConnectionLostError(f"no frame for {self.idle_timeout:g} s")
                 self._last_frame_at = trio.current_time()
                 ts_recv = now_ns()  # once per frame: the journal and the events agree
+                self.last_heard_ns = ts_recv
                 if self.record_frame is not None:
                     self.record_frame(self.handler.endpoint, frame, ts_recv)
                 try:

@@ -12,8 +12,10 @@ per plugin in ``statistics()``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Hashable
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -28,6 +30,7 @@ from engine.hooks.context import StrategyContext
 from engine.hooks.manager import LoadedPlugin
 from engine.model.events import (
     AccountEvent,
+    AccountInfoChanged,
     AccountSynced,
     BalanceChanged,
     ConnectionStateChanged,
@@ -41,7 +44,16 @@ from engine.model.events import (
     TradingStateChanged,
 )
 from engine.model.market import Quote, Trade
-from engine.model.streams import PnlCandleClosed
+from engine.model.streams import (
+    BookUpdated,
+    ChartQuote,
+    ChartTrade,
+    GreeksUpdated,
+    MarketStatusChanged,
+    NewsReceived,
+    PnlCandleClosed,
+    WatchlistChanged,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -58,13 +70,25 @@ HOOK_FOR_EVENT: dict[type[Event], tuple[str, str]] = {
     ConnectionStateChanged: ("aries_on_connection_state", "event"),
     PluginFaulted: ("aries_on_plugin_faulted", "event"),
     PnlCandleClosed: ("aries_on_pnl_candle", "event"),
+    AccountInfoChanged: ("aries_on_account_info", "event"),
+    BookUpdated: ("aries_on_book", "event"),
+    GreeksUpdated: ("aries_on_greeks", "event"),
+    MarketStatusChanged: ("aries_on_market_status", "event"),
+    ChartQuote: ("aries_on_chart_quote", "event"),
+    ChartTrade: ("aries_on_chart_trade", "event"),
+    NewsReceived: ("aries_on_news", "event"),
+    WatchlistChanged: ("aries_on_watchlist", "event"),
 }
 _ORDER_EVENTS = (OrderUpdated, OrderFilled, OrderRejected)
+_CONFLATED = (Quote, Trade, BookUpdated, GreeksUpdated, ChartQuote, ChartTrade)
 
 
 def market_conflation_key(event: Event) -> Hashable | None:
-    """Quotes and trades conflate per (type, symbol); every other event is never dropped."""
-    if isinstance(event, Quote | Trade):
+    """Market data conflates per (type, symbol): a slow plugin gets the latest, not a backlog.
+
+    Everything else (orders, account, news, watchlists, market status) is never dropped.
+    """
+    if isinstance(event, _CONFLATED):
         return (type(event), event.symbol)
     return None
 
@@ -99,9 +123,11 @@ class PluginHost:
     bus: EventBus
     views: AccountViews
     time_budget: float = 0.005
+    timer_interval: float = 1.0
+    quotes: dict[str, Quote] = attrs.field(factory=dict)
+    """The latest quote per symbol, kept by the host; the risk gate reads the same mapping."""
     _states: dict[int, _PluginState] = attrs.field(factory=dict, init=False)
     _impls: dict[str, list[BoundImpl]] = attrs.field(factory=dict, init=False)
-    _quotes: dict[str, Quote] = attrs.field(factory=dict, init=False)
     _outbox: list[Event] = attrs.field(factory=list, init=False)
     _stopped: bool = attrs.field(default=False, init=False)
     _started: trio.Event = attrs.field(factory=trio.Event, init=False)
@@ -109,13 +135,14 @@ class PluginHost:
     def __attrs_post_init__(self) -> None:
         for loaded in self.plugins:
             ctx = StrategyContext(
-                loaded.name, loaded.accounts, self.views, self._quotes, self._outbox.append
+                loaded.name, loaded.accounts, self.views, self.quotes, self._outbox.append
             )
             self._states[id(loaded.obj)] = _PluginState(loaded=loaded, ctx=ctx)
         for hook_name in {
             *(name for name, _ in HOOK_FOR_EVENT.values()),
             "aries_engine_started",
             "aries_engine_stopping",
+            "aries_on_timer",
         }:
             self._impls[hook_name] = [
                 impl
@@ -131,14 +158,28 @@ class PluginHost:
         task_status.started()
         # Events queue up (market data conflated) until the plugins have been started.
         await self._started.wait()
+        ticking = bool(self._impls["aries_on_timer"])
+        next_tick = trio.current_time() + self.timer_interval if ticking else math.inf
         while True:
-            try:
-                batch = await subscription.receive_batch()
-            except trio.EndOfChannel:
-                return
+            batch: list[Event] = []
+            with trio.move_on_at(next_tick):
+                try:
+                    batch = await subscription.receive_batch()
+                except trio.EndOfChannel:
+                    return
             for event in batch:
                 self.deliver(event)
+            if trio.current_time() >= next_tick:
+                self.tick(datetime.now(UTC))
+                next_tick += self.timer_interval * max(
+                    1, math.ceil((trio.current_time() - next_tick) / self.timer_interval)
+                )
             await self.flush()
+
+    def tick(self, now: datetime) -> None:
+        """Call ``aries_on_timer`` on every plugin that implements it."""
+        if not self._stopped:
+            self._call_all("aries_on_timer", {"now": now}, None)
 
     async def start_plugins(self) -> None:
         """Call ``aries_engine_started`` on every plugin and publish what they submitted."""
@@ -159,7 +200,7 @@ class PluginHost:
         if self._stopped:
             return
         if isinstance(event, Quote):
-            self._quotes[event.symbol] = event
+            self.quotes[event.symbol] = event
         hook_name, argument = HOOK_FOR_EVENT[type(event)]
         self._call_all(hook_name, {argument: event}, event)
 

@@ -77,8 +77,50 @@ def load_plugins(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        unknown = sorted(
+            impl.function.__name__
+            for caller in pm.hook.__dict__.values()
+            if isinstance(caller, pluggy.HookCaller) and not caller.has_spec()
+            for impl in caller.get_hookimpls()
+            if impl.plugin is exc.plugin
+        )
+        raise PluginError(
+            f"plugin {name!r}: unknown hook(s) {', '.join(unknown)} "
+            "(see engine/hooks/hookspecs.py for the names)"
+        ) from None
+    configure(pm, config)
     return pm, loaded
+
+
+def configure(pm: pluggy.PluginManager, config: EngineConfig) -> None:
+    """Call the historic ``aries_configure`` (plugins registered later get it when registered).
+
+    Raises:
+        PluginError: an implementation raised; the message names its plugin.
+    """
+    try:
+        pm.hook.aries_configure.call_historic(kwargs={"config": config})
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {_raiser(pm, exc, 'aries_configure')!r}: aries_configure raised {exc!r}"
+        ) from exc
+
+
+def _raiser(pm: pluggy.PluginManager, exc: BaseException, hook_name: str) -> str:
+    """The name of the plugin whose ``hook_name`` implementation is in ``exc``'s traceback."""
+    codes = {
+        impl.function.__code__: pm.get_name(impl.plugin) or repr(impl.plugin)
+        for impl in getattr(pm.hook, hook_name).get_hookimpls()
+        if hasattr(impl.function, "__code__")
+    }
+    tb = exc.__traceback__
+    while tb is not None:
+        name = codes.get(tb.tb_frame.f_code)
+        if name is not None:
+            return name
+        tb = tb.tb_next
+    return "?"
 
 
 def instantiate(section: PluginSection) -> object:

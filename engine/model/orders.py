@@ -109,17 +109,21 @@ class OrderIntent:
 
     @property
     def additional_cost(self) -> Decimal | None:
-        """What this intent adds to the account's commitments: ``estimated_cost``, less, for a
-        replacement, what the replaced order still commits (its unfilled quantity at its price).
+        """What this intent adds to the account's commitments: ``estimated_cost``; for a
+        replacement, the new unfilled quantity (``qty`` less what already filled) at the new
+        price, less what the replaced order still commits (its unfilled quantity at its price).
         Negative when a replacement shrinks the order; ``None`` when no price is known."""
-        cost = self.estimated_cost
         old = self.replaces
-        if cost is None or old is None:
-            return cost
+        if old is None:
+            return self.estimated_cost
+        price = self.estimated_price
+        if price is None:
+            return None
         old_price = old.price if old.price is not None else old.stop_price
         if old_price is None:
-            old_price = self.estimated_price or Decimal(0)
-        return cost - old.leaves_qty * old_price
+            old_price = price
+        new_leaves = max(self.qty - old.cum_qty, Decimal(0))
+        return new_leaves * price - old.leaves_qty * old_price
 
 
 @attrs.frozen(kw_only=True)

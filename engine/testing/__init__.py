@@ -1,4 +1,6 @@
-"""Test helpers for plugin authors: the built-in simulator in one ``async with``, and faults.
+"""Test helpers for plugin authors: the built-in simulator in one ``async with``, faults, and
+``StrategyHarness`` (unit-test a strategy or risk plugin without sockets; see
+``engine.testing.harness``).
 
     from engine.testing import Fault, open_simulator
 
@@ -30,14 +32,19 @@ import trio
 
 from engine.sim import SimConfig, SimEndpoints, Simulator
 from engine.sim._faults import SCENARIOS, Fault, FaultController
+from engine.testing.harness import Commands, PluginRaised, StrategyHarness, account_view
 
 __all__ = [
     "SCENARIOS",
+    "Commands",
     "Fault",
     "FaultController",
+    "PluginRaised",
     "SimConfig",
     "SimEndpoints",
     "Simulator",
+    "StrategyHarness",
+    "account_view",
     "open_simulator",
 ]
 

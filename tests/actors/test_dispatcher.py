@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import attrs
 import trio
 import trio.testing
@@ -16,7 +18,9 @@ from engine.model import (
     OrderPlaced,
     OrderPlaceFailed,
     OrderStatus,
+    OrderType,
     Side,
+    TimeInForce,
 )
 from tests.conftest import make_intent
 
@@ -50,6 +54,24 @@ class FakeGateway:
         self.calls.append((trio.current_time(), f"cancel {cl_ord_id}"))
         await trio.lowlevel.checkpoint()
         return Ack(success=True, cl_ord_id=cl_ord_id)
+
+    async def replace_order(
+        self,
+        *,
+        account_id: str,
+        cl_ord_id: str,
+        symbol: str,
+        side: Side | None = None,
+        type: OrderType | None = None,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        time_in_force: TimeInForce | None = None,
+        client_id: str | None = None,
+    ) -> Ack:
+        self.calls.append((trio.current_time(), f"replace {cl_ord_id}"))
+        await trio.lowlevel.checkpoint()
+        return Ack(success=True, cl_ord_id=f"NEW-{cl_ord_id}")
 
 
 async def run_dispatcher(

@@ -22,7 +22,10 @@ def sample_value(tp: Any, name: str) -> Any:
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
         return sample_value(inner[0], name)
     if origin is tuple:
-        return (sample_value(typing.get_args(tp)[0], name),)
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
+            return (sample_value(args[0], name),)
+        return tuple(sample_value(arg, name) for arg in args)
     if tp is Decimal:
         return Decimal("101.2500")  # trailing zeros are part of the exact value
     if tp is datetime:

@@ -1,0 +1,240 @@
+"""The account actor's order gate: replaces, in-flight orders and the double-spend race."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import trio
+import trio.testing
+
+from engine.accounts.actor import AccountActor, DispatchItem
+from engine.accounts.views import AccountViews
+from engine.bus import EventBus, Subscription
+from engine.hooks.manager import LoadedPlugin, make_plugin_manager
+from engine.hooks.risk import RiskGate
+from engine.model import (
+    AccountSnapshotReceived,
+    AccountView,
+    Balance,
+    Event,
+    Order,
+    OrderIntent,
+    OrderPlaced,
+    OrderRejected,
+    OrderReplaceAccepted,
+    OrderReported,
+    OrderStatus,
+    OrderType,
+    ReplaceFailed,
+    ReplaceOrder,
+    ReplaceRequest,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+)
+from plugins.buying_power import BuyingPowerCheck, BuyingPowerConfig
+from tests.conftest import make_intent
+
+ACCOUNT = "SIM-001"
+
+
+def snapshot(buying_power: str = "1000000") -> AccountSnapshotReceived:
+    balance = Balance(account_id=ACCOUNT, stock_buying_power=Decimal(buying_power))
+    return AccountSnapshotReceived(
+        account_id=ACCOUNT, info=None, balance=balance, positions=(), orders=()
+    )
+
+
+def working(cl_ord_id: str, client_order_id: str, *, qty: str = "10", price: str = "100") -> Order:
+    return Order(
+        account_id=ACCOUNT,
+        cl_ord_id=cl_ord_id,
+        client_order_id=client_order_id,
+        symbol="AAPL",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        qty=Decimal(qty),
+        price=Decimal(price),
+        status=OrderStatus.NEW,
+        leaves_qty=Decimal(qty),
+    )
+
+
+class RecordingRisk:
+    """Approves everything, and keeps what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[OrderIntent, AccountView]] = []
+
+    def __call__(self, intent: OrderIntent, view: AccountView) -> RiskVerdict:
+        self.asked.append((intent, view))
+        return RiskVerdict.approve()
+
+
+async def collect(subscription: Subscription, count: int) -> list[Event]:
+    events: list[Event] = []
+    while len(events) < count:
+        events += await subscription.receive_batch()
+    return events
+
+
+async def live_order(bus: EventBus, receive: trio.MemoryReceiveChannel[DispatchItem]) -> None:
+    """Snapshot, submit ``c-1`` (10 @ 100), and let the venue place it as ``CL-1``."""
+    await bus.publish(snapshot())
+    await bus.publish(SubmitOrder(account_id=ACCOUNT, intent=make_intent(client_order_id="c-1")))
+    await receive.receive()
+    await bus.publish(OrderPlaced(account_id=ACCOUNT, client_order_id="c-1", cl_ord_id="CL-1"))
+    await bus.publish(OrderReported(account_id=ACCOUNT, order=working("CL-1", "c-1")))
+    await trio.testing.wait_all_tasks_blocked()
+
+
+def replace(*, qty: Decimal | None = None, price: Decimal | None = None) -> ReplaceOrder:
+    return ReplaceOrder(
+        account_id=ACCOUNT, client_order_id="c-1", strategy="s", qty=qty, price=price
+    )
+
+
+async def test_a_replace_is_risk_checked_with_the_old_order_and_sent_with_its_handle() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    risk = RecordingRisk()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, risk, send).run)
+        await live_order(bus, receive)
+        await bus.publish(replace(price=Decimal("101")))
+        request = await receive.receive()
+        nursery.cancel_scope.cancel()
+    assert isinstance(request, ReplaceRequest)
+    assert (request.client_order_id, request.cl_ord_id) == ("c-1", "CL-1")
+    assert (request.intent.qty, request.intent.price) == (Decimal(10), Decimal(101))
+    assert request.intent.replaces is not None
+    assert request.intent.replaces.price == Decimal(100)
+    checked, _view = risk.asked[-1]
+    assert checked.is_replace
+    assert checked.additional_cost == Decimal(10)  # 10 × (101 − 100)
+
+
+async def test_a_second_replace_waits_for_the_first_answer() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, RecordingRisk(), send).run)
+        await live_order(bus, receive)
+        await bus.publish(replace(price=Decimal("101")))
+        await bus.publish(replace(price=Decimal("102")))
+        [refused] = await collect(rejected, 1)
+        await bus.publish(
+            OrderReplaceAccepted(
+                account_id=ACCOUNT, client_order_id="c-1", cl_ord_id="CL-2", orig_cl_ord_id="CL-1"
+            )
+        )
+        replaced = working("CL-2", "c-1", price="101")
+        await bus.publish(OrderReported(account_id=ACCOUNT, order=replaced))
+        await bus.publish(replace(price=Decimal("103")))
+        first, second = await receive.receive(), await receive.receive()
+        nursery.cancel_scope.cancel()
+    assert isinstance(refused, OrderRejected)
+    assert (refused.code, refused.replace, refused.source) == ("REPLACE_PENDING", True, "engine")
+    assert isinstance(first, ReplaceRequest)
+    assert isinstance(second, ReplaceRequest)
+    assert second.cl_ord_id == "CL-2"  # the new handle after the accepted replace
+    assert second.intent.price == Decimal(103)
+
+
+async def test_a_refused_replace_is_reported_and_gives_back_its_reservation() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, RecordingRisk(), send).run)
+        await live_order(bus, receive)
+        before = views.get(ACCOUNT)
+        await bus.publish(replace(qty=Decimal(20)))
+        await receive.receive()
+        await trio.testing.wait_all_tasks_blocked()
+        during = views.get(ACCOUNT)
+        await bus.publish(
+            ReplaceFailed(account_id=ACCOUNT, client_order_id="c-1", code="409", reason="stale")
+        )
+        [refused] = await collect(rejected, 1)
+        after = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert before is not None
+    assert during is not None
+    assert after is not None
+    assert during.reserved_buying_power - before.reserved_buying_power == Decimal(1000)
+    assert after.reserved_buying_power == before.reserved_buying_power
+    assert isinstance(refused, OrderRejected)
+    assert (refused.code, refused.source, refused.replace) == ("409", "venue", True)
+    assert refused.cl_ord_id == "CL-1"
+
+
+async def test_replacing_an_order_that_is_not_open_is_refused_at_once() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, _receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, RecordingRisk(), send).run)
+        await bus.publish(snapshot())
+        await bus.publish(replace(price=Decimal("101")))
+        [refused] = await collect(rejected, 1)
+        nursery.cancel_scope.cancel()
+    assert isinstance(refused, OrderRejected)
+    assert (refused.code, refused.replace) == ("NOT_OPEN", True)
+
+
+async def test_two_orders_in_one_tick_cannot_spend_the_same_buying_power() -> None:
+    """Each order fits alone; together they do not. The second is checked against a view that
+    already holds the first (reserved, in flight), though the venue has heard of neither."""
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    pm = make_plugin_manager()
+    plugin = BuyingPowerCheck(BuyingPowerConfig())
+    pm.register(plugin, name="buying-power")
+    loaded = LoadedPlugin(name="buying-power", kind="plugin", obj=plugin, accounts=(ACCOUNT,))
+    risk = RiskGate(pm, [loaded])
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, risk, send).run)
+        await bus.publish(snapshot(buying_power="1500"))
+        await bus.publish_all(
+            [
+                SubmitOrder(account_id=ACCOUNT, intent=make_intent(client_order_id="a")),
+                SubmitOrder(account_id=ACCOUNT, intent=make_intent(client_order_id="b")),
+            ]
+        )
+        [refused] = await collect(rejected, 1)
+        sent = receive.receive_nowait()
+        view = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert isinstance(sent, OrderIntent)
+    assert sent.client_order_id == "a"
+    assert isinstance(refused, OrderRejected)
+    assert (refused.client_order_id, refused.code) == ("b", "INSUFFICIENT_BUYING_POWER")
+    assert view is not None
+    assert list(view.in_flight) == ["a"]
+    assert view.working_order_count == 1
+
+
+async def test_the_view_is_as_of_the_latest_frame_heard_or_event_applied() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, _receive = trio.open_memory_channel[DispatchItem](10)
+    heard: list[int | None] = [None]
+    actor = AccountActor(ACCOUNT, bus, views, RecordingRisk(), send, heard_ns=lambda: heard[0])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        event = snapshot()
+        await bus.publish(event)
+        await trio.testing.wait_all_tasks_blocked()
+        applied = views.get(ACCOUNT)
+        heard[0] = event.ts_recv + 5_000_000_000
+        await bus.publish(replace(price=Decimal(1)))  # any input refreshes the view
+        await trio.testing.wait_all_tasks_blocked()
+        later = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert applied is not None
+    assert later is not None
+    assert applied.as_of_ns == event.ts_recv
+    assert later.as_of_ns == event.ts_recv + 5_000_000_000
