@@ -262,6 +262,7 @@ async def _run_actors(
                     order_lists=rest,
                     journal=journal,
                     restored=restored.get(account_id),
+                    reservation=risk.reservation,
                     heard_ns=lambda: accounts_connection.last_heard_ns,
                 )
                 await nursery.start(actor.run)
@@ -315,16 +316,28 @@ MARKET_DATA = (Quote, Trade, ChartQuote, ChartTrade, BookUpdated, GreeksUpdated)
 
 
 def journal_path(config: EngineConfig) -> Path:
-    """Where the journal lives (``[journal] path``, else the XDG data directory)."""
-    return Path(config.journal.path) if config.journal.path else default_journal_path()
+    """Where the journal lives: ``[journal] path``, else the XDG data directory
+    (``journal.sqlite``, or ``simulator-journal.sqlite`` for the built-in simulator, so paper
+    sessions never mix with live ones)."""
+    if config.journal.path:
+        return Path(config.journal.path)
+    in_process = config.venue.kind == "simulator"
+    return default_journal_path("simulator-journal.sqlite" if in_process else "journal.sqlite")
 
 
 async def _read_restore_set(
     config: EngineConfig, account_ids: Sequence[str]
 ) -> dict[str, RestoredAccount]:
-    """What the journal of an earlier run knows of each account (empty on a first run)."""
+    """What the journal of an earlier run knows of each account (empty on a first run).
+
+    Nothing with the built-in simulator: it starts empty every run (and numbers its orders
+    afresh), so an earlier run's orders are not at this venue and must not be restored.
+    """
     path = journal_path(config)
     if not config.journal.enabled or not path.exists():
+        return {}
+    if config.venue.kind == "simulator":
+        log.info("journal.restore_skipped", reason="the built-in simulator starts empty each run")
         return {}
 
     def read() -> dict[str, RestoredAccount]:

@@ -34,7 +34,8 @@ class ConfigValueError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
-        super().__init__(message)
+        self.message = message
+        super().__init__(f"{field}: {message}")
 
 
 _FieldValueError = ConfigValueError
@@ -377,7 +378,7 @@ def plugin_converter() -> cattrs.Converter:
 
 def _format_exception(exc: BaseException, type_: type | None) -> str:
     if isinstance(exc, _FieldValueError):
-        return f"{exc.field}\x00{exc}"
+        return f"{exc.field}\x00{exc.message}"
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         keys = ", ".join(sorted(exc.extra_fields))
         return f"unknown key(s): {keys}"

@@ -48,7 +48,7 @@ from typing import Any
 
 import attrs
 
-from engine import StrategyContext, hookimpl
+from engine import ConfigValueError, StrategyContext, hookimpl
 from engine.model import (
     OrderFilled,
     OrderRejected,
@@ -58,29 +58,20 @@ from engine.model import (
     Quote,
     Side,
 )
+from engine.validators import non_negative, optional_positive, positive
 
 _NS_PER_SECOND = 1_000_000_000
 _BPS = Decimal(10_000)
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{attribute.name}: expected a number greater than 0, got {value}")
-
-
-def _not_negative(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name}: expected a number of 0 or more, got {value}")
-
-
 def _at_least_two(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 2:
-        raise ValueError(f"{attribute.name}: expected an integer of 2 or more, got {value}")
+        raise ConfigValueError(attribute.name, f"expected an integer of 2 or more, got {value}")
 
 
 def _symbols(_instance: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if not value or not all(value):
-        raise ValueError(f"{attribute.name}: expected at least one symbol")
+        raise ConfigValueError(attribute.name, "expected at least one symbol")
 
 
 @attrs.frozen(kw_only=True)
@@ -90,22 +81,22 @@ class MeanReversionConfig:
     symbols: tuple[str, ...] = attrs.field(default=("AAPL",), validator=_symbols)
     window: int = attrs.field(default=20, validator=_at_least_two)
     """How many quotes (their mids) the rolling mean and deviation are taken over."""
-    k: Decimal = attrs.field(default=Decimal(2), validator=_not_negative)
+    k: Decimal = attrs.field(default=Decimal(2), validator=non_negative)
     """The band, in standard deviations of the window (unless ``band_bps`` is set)."""
-    band_bps: Decimal | None = attrs.field(default=None, validator=_positive)
+    band_bps: Decimal | None = attrs.field(default=None, validator=optional_positive)
     """A fixed band in basis points of the mean, instead of ``k`` deviations."""
-    qty: Decimal = attrs.field(default=Decimal(10), validator=_positive)
+    qty: Decimal = attrs.field(default=Decimal(10), validator=positive)
     """Shares per buy."""
-    max_position: Decimal = attrs.field(default=Decimal(100), validator=_positive)
+    max_position: Decimal = attrs.field(default=Decimal(100), validator=positive)
     """Most shares held (and bought but not yet filled) per symbol."""
-    tick_size: Decimal = attrs.field(default=Decimal("0.01"), validator=_positive)
-    replace_ticks: int = attrs.field(default=2, validator=_not_negative)
+    tick_size: Decimal = attrs.field(default=Decimal("0.01"), validator=positive)
+    replace_ticks: int = attrs.field(default=2, validator=non_negative)
     """Replace a working order once the touch is more than this many ticks from its price."""
-    max_order_age: float = attrs.field(default=30.0, validator=_positive)
+    max_order_age: float = attrs.field(default=30.0, validator=positive)
     """Seconds after which a working order is stale and canceled."""
-    backoff: float = attrs.field(default=5.0, validator=_positive)
+    backoff: float = attrs.field(default=5.0, validator=positive)
     """Seconds a symbol pauses after a rejection; doubles with each rejection in a row."""
-    max_backoff: float = attrs.field(default=300.0, validator=_positive)
+    max_backoff: float = attrs.field(default=300.0, validator=positive)
 
 
 @attrs.define

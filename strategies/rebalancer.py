@@ -45,7 +45,7 @@ from typing import Any
 
 import attrs
 
-from engine import StrategyContext, hookimpl
+from engine import ConfigValueError, StrategyContext, hookimpl
 from engine.model import (
     AccountView,
     OrderFilled,
@@ -55,6 +55,7 @@ from engine.model import (
     Quote,
     Side,
 )
+from engine.validators import non_negative, positive
 
 INSUFFICIENT_BUYING_POWER = "INSUFFICIENT_BUYING_POWER"
 _ZERO = Decimal(0)
@@ -63,27 +64,17 @@ _ONE = Decimal(1)
 
 def _weights(_instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Decimal]) -> None:
     if not value:
-        raise ValueError(f"{attribute.name}: expected at least one symbol = weight")
+        raise ConfigValueError(attribute.name, "expected at least one symbol = weight")
     for symbol, weight in value.items():
         if not _ZERO <= weight <= _ONE:
-            raise ValueError(f"{attribute.name}.{symbol}: expected a weight from 0 to 1")
+            raise ConfigValueError(f"{attribute.name}.{symbol}", "expected a weight from 0 to 1")
     if sum(value.values(), _ZERO) > _ONE:
-        raise ValueError(f"{attribute.name}: the weights add up to more than 1")
+        raise ConfigValueError(attribute.name, "the weights add up to more than 1")
 
 
 def _fraction(_instance: Any, attribute: attrs.Attribute[Any], value: Decimal) -> None:
     if not _ZERO <= value < _ONE:
-        raise ValueError(f"{attribute.name}: expected a number from 0 to less than 1")
-
-
-def _not_negative(_instance: Any, attribute: attrs.Attribute[Any], value: Decimal) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name}: expected a number of 0 or more, got {value}")
-
-
-def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name}: expected a number greater than 0, got {value}")
+        raise ConfigValueError(attribute.name, "expected a number from 0 to less than 1")
 
 
 @attrs.frozen(kw_only=True)
@@ -94,11 +85,11 @@ class RebalancerConfig:
     """Target weight of each symbol, as a fraction of total equity (they add up to 1 at most)."""
     tolerance: Decimal = attrs.field(default=Decimal("0.02"), validator=_fraction)
     """Leave a symbol alone while ``|weight − target| <= tolerance``."""
-    min_trade_notional: Decimal = attrs.field(default=Decimal(100), validator=_not_negative)
+    min_trade_notional: Decimal = attrs.field(default=Decimal(100), validator=non_negative)
     """Skip orders worth less than this (qty × limit price)."""
-    interval: float = attrs.field(default=60.0, validator=_positive)
+    interval: float = attrs.field(default=60.0, validator=positive)
     """Seconds between two rebalancing rounds (the first is on the first timer tick)."""
-    lot_size: Decimal = attrs.field(default=_ONE, validator=_positive)
+    lot_size: Decimal = attrs.field(default=_ONE, validator=positive)
     """Order quantities are whole multiples of this."""
 
 

@@ -62,6 +62,7 @@ from engine.model.streams import PnlCandleClosed, PnlCandleReceived
 log = structlog.get_logger(__name__)
 
 RiskCheck = Callable[[OrderIntent, AccountView], RiskVerdict]
+Reservation = Callable[[OrderIntent, AccountView], Decimal | None]
 
 UNKNOWN_OUTCOME_GRACE = 5.0  # seconds the stream gets to report an order before we ask REST
 LOOKUP_RETRY = (1.0, 2.0, 4.0, 8.0)  # then every 8 s while the account stays RECONCILING
@@ -139,6 +140,8 @@ class AccountActor:
     journal: IntentRecorder | None = None
     restored: RestoredAccount | None = None
     lookup_timeout: float = 10.0
+    reservation: Reservation | None = None
+    """What an approved order reserves (``RiskGate.reservation``), else ``reservation_for``."""
     heard_ns: Callable[[], int | None] | None = None
     """When the accounts stream was last heard from (wall-clock ns): ``AccountView.as_of_ns``."""
     book: AccountBook = attrs.field(init=False)
@@ -338,7 +341,7 @@ class AccountActor:
             self.journal.record_verdict(intent.client_order_id, verdict)
         if not verdict.approved:
             return [self._rejected(intent, verdict.code or "RISK_REJECTED", verdict.reason, "risk")]
-        self.book.track_intent(intent, reserve=reservation_for(intent))
+        self.book.track_intent(intent, reserve=self._reserve(intent))
         log.info(
             "order.sending",
             client_order_id=intent.client_order_id,
@@ -350,6 +353,10 @@ class AccountActor:
         )
         self.dispatch.send_nowait(intent)  # room checked above, and no checkpoint since
         return []
+
+    def _reserve(self, intent: OrderIntent) -> Decimal:
+        amount = None if self.reservation is None else self.reservation(intent, self._view())
+        return reservation_for(intent) if amount is None else amount
 
     def _view(self) -> AccountView:
         return self.book.view(
@@ -401,7 +408,7 @@ class AccountActor:
         if not verdict.approved:
             code = verdict.code or "RISK_REJECTED"
             return [self._replace_refused(command, code, verdict.reason, "risk")]
-        self.book.track_intent(replacement, reserve=reservation_for(replacement))
+        self.book.track_intent(replacement, reserve=self._reserve(replacement))
         self._replacing.add(client_order_id)
         log.info(
             "order.replacing",

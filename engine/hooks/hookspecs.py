@@ -23,6 +23,7 @@ from engine.hooks.markers import hookspec
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
+    from decimal import Decimal
 
     from engine.config import EngineConfig
     from engine.hooks.context import StrategyContext
@@ -288,6 +289,23 @@ def aries_check_order(
     is the wall-clock time in nanoseconds (compare with ``account.as_of_ns`` and
     ``Quote.ts_recv``). Must be fast and must not do I/O. A hook that raises rejects the order
     (fail closed).
+    """
+
+
+@hookspec(firstresult=True)
+def aries_order_reservation(
+    intent: OrderIntent, account: AccountView, quotes: Mapping[str, Quote], now_ns: int
+) -> Decimal | None:
+    """The buying power an approved order holds until the venue's balance shows it.
+
+    Return the amount (``Decimal``, not negative) to reserve, or ``None`` to let the next plugin
+    (or the engine's default: the order's estimated cost, zero for sells) decide. Implement it in
+    the plugin that prices orders for buying power, so what is reserved is exactly what its check
+    charged: two quick orders can then never spend the same dollars twice.
+
+    Called: once per approved order (and approved replace: return only what it adds), in the
+    account's actor, right after ``aries_check_order``. A hook that raises is logged and the
+    engine's default is used.
     """
 
 

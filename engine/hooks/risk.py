@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 
 import attrs
 import pluggy
@@ -36,16 +37,51 @@ class RiskGate:
     quotes: Mapping[str, Quote] = attrs.field(factory=dict)
     clock: Callable[[], int] = now_ns
     _impls: list[tuple[LoadedPlugin, BoundImpl]] = attrs.field(factory=list, init=False)
+    _reservation_impls: list[tuple[LoadedPlugin, BoundImpl]] = attrs.field(factory=list, init=False)
     rejections: int = attrs.field(default=0, init=False)
     faults: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
+        self._impls = self._bound("aries_check_order")
+        self._reservation_impls = self._bound("aries_order_reservation")
+
+    def _bound(self, hook_name: str) -> list[tuple[LoadedPlugin, BoundImpl]]:
         by_object = {id(p.obj): p for p in self.plugins}
-        self._impls = [
+        return [
             (by_object[id(impl.plugin)], impl)
-            for impl in implementations(self.pm, "aries_check_order")
+            for impl in implementations(self.pm, hook_name)
             if id(impl.plugin) in by_object
         ]
+
+    def reservation(self, intent: OrderIntent, account: AccountView) -> Decimal | None:
+        """What an approved ``intent`` should reserve, by the first plugin that says; ``None``
+        when none does (or one raised, or answered nonsense: logged), for the engine's default."""
+        arguments = {
+            "intent": intent,
+            "account": account,
+            "quotes": self.quotes,
+            "now_ns": self.clock(),
+        }
+        for plugin, impl in self._reservation_impls:
+            if intent.account_id not in plugin.accounts:
+                continue
+            try:
+                amount = impl(arguments)
+            except Exception:
+                log.error(
+                    "risk.reservation_raised",
+                    plugin=plugin.name,
+                    client_order_id=intent.client_order_id,
+                    exc_info=True,
+                )
+                return None
+            if amount is None:
+                continue
+            if not isinstance(amount, Decimal) or amount < 0 or not amount.is_finite():
+                log.error("risk.bad_reservation", plugin=plugin.name, returned=repr(amount))
+                return None
+            return amount
+        return None
 
     def __call__(self, intent: OrderIntent, account: AccountView) -> RiskVerdict:
         """The verdict on ``intent`` given ``account`` (which includes in-flight reservations)."""

@@ -185,11 +185,11 @@ class SchemaTooNewError(sqlite3.DatabaseError):
     """Raised by ``migrate`` when the file's ``user_version`` is newer than this code knows."""
 
 
-def default_journal_path() -> Path:
-    """``$XDG_DATA_HOME/aries-engine/journal.sqlite``, else ``~/.local/share/aries-engine/…``."""
+def default_journal_path(name: str = "journal.sqlite") -> Path:
+    """``$XDG_DATA_HOME/aries-engine/<name>``, else ``~/.local/share/aries-engine/<name>``."""
     base = os.environ.get("XDG_DATA_HOME") or ""
     root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
-    return root / "aries-engine" / "journal.sqlite"
+    return root / "aries-engine" / name
 
 
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:

@@ -238,3 +238,34 @@ async def test_the_view_is_as_of_the_latest_frame_heard_or_event_applied() -> No
     assert later is not None
     assert applied.as_of_ns == event.ts_recv
     assert later.as_of_ns == event.ts_recv + 5_000_000_000
+
+
+async def test_two_short_sales_in_one_tick_cannot_spend_the_same_buying_power() -> None:
+    """A sell that opens a short needs buying power: the risk plugin's own price of it is what
+    the engine reserves (``aries_order_reservation``), so the second sale sees it as spent."""
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    pm = make_plugin_manager()
+    plugin = BuyingPowerCheck(BuyingPowerConfig())
+    pm.register(plugin, name="buying-power")
+    loaded = LoadedPlugin(name="buying-power", kind="plugin", obj=plugin, accounts=(ACCOUNT,))
+    risk = RiskGate(pm, [loaded])
+    actor = AccountActor(ACCOUNT, bus, views, risk, send, reservation=risk.reservation)
+    sells = [
+        make_intent(client_order_id=name, side=Side.SELL, qty="10", price="100") for name in "ab"
+    ]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await bus.publish(snapshot(buying_power="1500"))
+        await bus.publish_all([SubmitOrder(account_id=ACCOUNT, intent=i) for i in sells])
+        [refused] = await collect(rejected, 1)
+        sent = receive.receive_nowait()
+        view = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert isinstance(sent, OrderIntent)
+    assert sent.client_order_id == "a"
+    assert isinstance(refused, OrderRejected)
+    assert (refused.client_order_id, refused.code) == ("b", "INSUFFICIENT_BUYING_POWER")
+    assert view is not None
+    assert view.reserved_buying_power == Decimal(1000)  # the short sale's cost, not zero

@@ -18,7 +18,23 @@ COMMAND = [sys.executable, "-m", "engine"]
 
 
 SCRATCH = tempfile.mkdtemp(prefix="aries-engine-cli-")
-ENV = {**os.environ, "XDG_DATA_HOME": SCRATCH}  # the journal goes there, not into $HOME
+ENV = {
+    **os.environ,
+    "XDG_DATA_HOME": SCRATCH,  # the journal goes there, not into $HOME
+    "ARIES_TEST_TOKEN": "t0ken-for-test",  # for REMOTE_VENUE
+}
+
+
+# A venue the engine never reaches: these tests stop before anything connects. (The built-in
+# simulator starts empty every run, so its journal is never restored and never checked.)
+REMOTE_VENUE = """[[accounts]]
+id = "ACC-1"
+[venue]
+kind = "aries"
+rest_base = "http://127.0.0.1:9"
+ws_base = "ws://127.0.0.1:9"
+access_token_env = "ARIES_TEST_TOKEN"
+"""
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -179,7 +195,7 @@ def test_an_unreadable_journal_stops_start_up_with_one_actionable_line(tmp_path:
     journal = tmp_path / "journal.sqlite"
     journal.write_text("not a database")
     config = tmp_path / "engine.toml"
-    config.write_text(f'[[accounts]]\nid = "SIM-001"\n[journal]\npath = "{journal}"\n')
+    config.write_text(REMOTE_VENUE + f'[journal]\npath = "{journal}"\n')
     result = run_cli("run", str(config), "--duration", "5", "--log-format", "json")
     assert result.returncode == 1
     [failed] = [
@@ -204,7 +220,7 @@ def test_a_journal_with_a_gap_is_not_trusted_for_a_restore(tmp_path: Path) -> No
 
     trio.run(write_gap)
     config = tmp_path / "engine.toml"
-    config.write_text(f'[[accounts]]\nid = "SIM-001"\n[journal]\npath = "{journal}"\n')
+    config.write_text(REMOTE_VENUE + f'[journal]\npath = "{journal}"\n')
     result = run_cli("run", str(config), "--duration", "5", "--log-format", "json")
     assert result.returncode == 1
     [failed] = [

@@ -14,6 +14,8 @@ from engine.model import (
     PluginFaulted,
     Quote,
     Side,
+    TradingState,
+    TradingStateChanged,
 )
 from tests.integration.conftest import engine_config, running_engine
 from tests.integration.test_engine_against_simulator import BuysOnce
@@ -113,3 +115,61 @@ async def test_a_raising_strategy_is_disabled_and_the_engine_and_others_go_on() 
     assert not stats["buyer"].faulted
     assert [(f.plugin, f.hook) for f in watcher.faults] == [("raiser", "aries_on_quote")]
     assert "strategy bug" in watcher.faults[0].error
+
+
+class KeepsBuying:
+    """Buys 1 AAPL at the ask on every quote while it has no order working; records verdicts."""
+
+    def __init__(self) -> None:
+        self.working: str | None = None
+        self.rejections: list[OrderRejected] = []
+        self.halted = trio.Event()
+        self.refused_after_halt = trio.Event()
+
+    @hookimpl
+    def aries_on_quote(self, quote: Quote, ctx: StrategyContext) -> None:
+        if self.working is None and quote.symbol == "AAPL" and quote.ask is not None:
+            self.working = ctx.submit("AAPL", Side.BUY, 1, price=quote.ask + 1)
+
+    @hookimpl
+    def aries_on_order_updated(self, event: OrderUpdated) -> None:
+        if event.order.client_order_id == self.working and not event.order.status.is_open:
+            self.working = None
+
+    @hookimpl
+    def aries_on_order_rejected(self, event: OrderRejected) -> None:
+        self.rejections.append(event)
+        self.working = None
+        if self.halted.is_set():
+            self.refused_after_halt.set()
+
+    @hookimpl
+    def aries_on_trading_state_changed(self, event: TradingStateChanged) -> None:
+        if event.state is TradingState.HALTED:
+            self.halted.set()
+
+
+async def test_the_daily_loss_kill_switch_halts_the_account_and_new_orders_are_refused() -> None:
+    strategy = KeepsBuying()
+    config = engine_config(
+        plugins=[
+            {
+                "name": "daily-loss",
+                "path": "plugins.daily_loss:DailyLossLimit",
+                "config": {"max_loss": "0.01"},  # a buy at the ask is down the spread at once
+            },
+            {"name": "buying-power", "path": "plugins.buying_power:BuyingPowerCheck"},
+        ]
+    )
+    async with running_engine(config, ("buyer", strategy)) as engine:
+        with trio.fail_after(10):
+            await strategy.halted.wait()
+            await strategy.refused_after_halt.wait()
+        view = engine.views.get("SIM-001")
+    assert view is not None
+    assert view.trading_state is TradingState.HALTED
+    assert view.balance is not None
+    assert view.balance.realized_pl + view.balance.unrealized_pl <= Decimal("-0.01")
+    refused = strategy.rejections[-1]
+    assert refused.code == "TRADING_STATE"
+    assert "HALTED" in refused.reason

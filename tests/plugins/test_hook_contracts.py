@@ -289,3 +289,38 @@ def test_plugin_sections_of_one_class_can_run_with_different_configs() -> None:
     _pm, loaded = load_plugins(config, entry_points=False)
     headrooms = {p.name: cast(BuyingPowerCheck, p.obj).config.headroom for p in loaded}
     assert headrooms == {"bp-tight": Decimal(1000), "bp-loose": Decimal(0)}
+
+
+class Reserves:
+    def __init__(self, amount: object) -> None:
+        self.amount = amount
+
+    @hookimpl
+    def aries_order_reservation(self, intent: OrderIntent) -> object:
+        if isinstance(self.amount, Exception):
+            raise self.amount
+        return self.amount
+
+
+def reservation_gate(plugin: Reserves) -> RiskGate:
+    pm = make_plugin_manager()
+    pm.register(plugin, name="reserves")
+    return RiskGate(
+        pm, [LoadedPlugin(name="reserves", kind="plugin", obj=plugin, accounts=(ACCOUNT,))]
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (Decimal("12.50"), Decimal("12.50")),
+        (None, None),
+        (Decimal(-1), None),
+        (1.5, None),
+        (RuntimeError("boom"), None),
+    ],
+)
+def test_a_reservation_is_the_plugins_answer_or_none_for_the_engines_default(
+    answer: object, expected: Decimal | None
+) -> None:
+    assert reservation_gate(Reserves(answer)).reservation(make_intent(), make_view()) == expected

@@ -52,7 +52,7 @@ def test_the_documented_engine_toml_snippet_loads() -> None:
     [
         ({"window": 1}, "window: expected an integer of 2 or more"),
         ({"qty": "0"}, "qty: expected a number greater than 0"),
-        ({"k": "-1"}, "k: expected a number of 0 or more"),
+        ({"k": "-1"}, "config.k: expected a number >= 0, got -1"),
         ({"symbols": []}, "symbols: expected at least one symbol"),
         ({"qty": "ten"}, "config.qty: expected a decimal number"),
         ({"spread": 1}, "unknown key"),

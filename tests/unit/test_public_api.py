@@ -1,4 +1,5 @@
-"""plugins/ and strategies/ use only the public surface: engine, engine.model, engine.testing."""
+"""plugins/ and strategies/ use only the public surface: engine, engine.model, engine.testing,
+engine.validators."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC = {"engine", "engine.model", "engine.testing"}
+PUBLIC = {"engine", "engine.model", "engine.testing", "engine.validators"}
 SOURCES = sorted((*ROOT.glob("plugins/**/*.py"), *ROOT.glob("strategies/**/*.py")))
 
 
