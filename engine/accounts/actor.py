@@ -171,12 +171,17 @@ class AccountActor:
         it reaches the same state); only fills the journal shows as never delivered are
         published. The next snapshot then yields exactly what changed while the engine was down.
         """
-        for intent in restored.intents:
-            self.book.track_intent(intent, reserve=reservation_for(intent))
         replayed: list[Event] = []
-        for report in restored.reports:
-            if isinstance(report, BOOK_INPUT_TYPES):
-                replayed += self.book.apply(report)
+        for item in restored.timeline:
+            if isinstance(item, OrderIntent):
+                self.book.track_intent(item, reserve=reservation_for(item))
+            elif isinstance(item, ReplaceFailed):
+                if not item.outcome_unknown:
+                    self.book.replace_refused(item.client_order_id)
+            elif isinstance(item, BOOK_INPUT_TYPES):
+                replayed += self.book.apply(item)
+                if isinstance(item, OrderReplaceAccepted):
+                    self.book.replace_answered(item.client_order_id)
         self._restored_facts = list(restored.undelivered(replayed))
         log.info(
             "account.restored",

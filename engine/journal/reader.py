@@ -66,8 +66,10 @@ from engine.model.events import (
     OrderFilled,
     OrderPlaced,
     OrderPlaceFailed,
+    OrderReplaceAccepted,
     OrderReported,
     PositionReported,
+    ReplaceFailed,
 )
 from engine.model.orders import CancelIntent, OrderIntent, RiskVerdict
 
@@ -90,7 +92,12 @@ REPLAY_KINDS: tuple[type[Event], ...] = (
     AccountInfoReported,
     OrderPlaced,
     OrderPlaceFailed,
+    OrderReplaceAccepted,
 )
+
+# Also replayed, by the actor rather than the book: a replace the venue refused gives back what
+# it had reserved.
+_ACTOR_REPLAY_KINDS: tuple[type[Event], ...] = (ReplaceFailed,)
 
 FillKey = tuple[str, Decimal]  # (cl_ord_id, cum_qty)
 
@@ -139,6 +146,11 @@ class RestoredAccount:
     intents: list[OrderIntent]
     held_intents: list[OrderIntent]
     delivered_fill_keys: frozenset[FillKey]
+    timeline: list[OrderIntent | Event] = attrs.field(factory=list)
+    """The approved intents (new orders and replaces), the book's inputs and the replace
+    refusals, merged in recording order: what the actor replays. Intents are recorded as they
+    are decided and events as the bus delivers them, so only the journal's ``seq`` orders the
+    two (an order's ownership and reservation must exist before its first report)."""
 
     def undelivered(self, published: Iterable[Event]) -> list[OrderFilled]:
         """The ``OrderFilled`` among ``published`` (a replay's output) not yet delivered."""
@@ -352,20 +364,28 @@ class JournalReader:
                 "load), so it cannot tell which fills were delivered; move it aside to start "
                 "afresh (the venue's snapshot rebuilds the books)"
             )
-        decided: dict[str, bool] = {}
+        # Each intent's verdict is the first one recorded for its id after it (a replace is a
+        # second intent, with its own verdict, of the same client_order_id).
+        verdicts: dict[str, list[tuple[int, bool]]] = {}
         for row in self.verdicts():
-            decided[row.client_order_id] = row.verdict.approved
+            verdicts.setdefault(row.client_order_id, []).append((row.seq, row.verdict.approved))
         approved: list[OrderIntent] = []
         held: list[OrderIntent] = []
-        for _, intent in self._intents(None, account_id):
+        timeline: list[tuple[int, OrderIntent | Event]] = []
+        for seq, intent in self._intents(None, account_id):
             if not isinstance(intent, OrderIntent):
                 continue
-            verdict = decided.get(intent.client_order_id)
-            if verdict is None:
+            later = [ok for v_seq, ok in verdicts.get(intent.client_order_id, ()) if v_seq > seq]
+            if not later:
                 held.append(intent)
-            elif verdict:
-                approved.append(intent)
-        reports = list(self.events(account_id=account_id, kinds=REPLAY_KINDS))
+            elif later[0]:
+                timeline.append((seq, intent))
+                if not intent.is_replace:
+                    approved.append(intent)
+        reported = list(self._events(None, account_id, (*REPLAY_KINDS, *_ACTOR_REPLAY_KINDS)))
+        timeline += reported
+        timeline.sort(key=lambda entry: entry[0])
+        reports = [event for _, event in reported if not isinstance(event, ReplaceFailed)]
         delivered = frozenset(
             (event.cl_ord_id, event.cum_qty)
             for event in self.events(account_id=account_id, kinds=(OrderFilled,))
@@ -377,4 +397,5 @@ class JournalReader:
             intents=approved,
             held_intents=held,
             delivered_fill_keys=delivered,
+            timeline=[item for _, item in timeline],
         )

@@ -11,20 +11,27 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import trio
 
+from engine.accounts.actor import AccountActor, DispatchItem
 from engine.accounts.book import BOOK_INPUT_TYPES, AccountBook
+from engine.accounts.views import AccountViews
+from engine.bus import EventBus
 from engine.journal import REPLAY_KINDS, JournalReader, JournalWriter
 from engine.model import (
     AccountSnapshotReceived,
     Event,
     OrderFilled,
     OrderPlaced,
+    OrderReplaceAccepted,
     OrderReported,
     OrderStatus,
     OrderType,
+    ReplaceFailed,
     RiskVerdict,
     Side,
+    TradingState,
 )
 from engine.model.orders import Order
 from tests.conftest import make_intent
@@ -107,7 +114,8 @@ def order(status: OrderStatus, cum: str, *, cl: str = "cl-1", client: str | None
 
 
 def test_replay_kinds_are_the_books_inputs() -> None:
-    assert set(REPLAY_KINDS) == set(BOOK_INPUT_TYPES)
+    # Kinds match by exact class name, so the OrderPlaced subclass is listed too.
+    assert set(REPLAY_KINDS) == {*BOOK_INPUT_TYPES, OrderReplaceAccepted}
 
 
 async def test_restore_publishes_each_fill_exactly_once_across_a_crash(tmp_path: Path) -> None:
@@ -176,3 +184,49 @@ async def test_restore_publishes_each_fill_exactly_once_across_a_crash(tmp_path:
     assert [(f.qty, f.cum_qty) for f in after] == [(Decimal(3), Decimal(8))]
     everything = [*live_fills[:1], missed, *after]
     assert sum(f.qty for f in everything) == Decimal(8)
+
+
+async def test_restore_keeps_an_order_whose_replace_was_vetoed_or_refused(tmp_path: Path) -> None:
+    """A replace is a second intent of the same id with its own verdict: a vetoed replace must
+    not disown the order, and a refused one must give its reservation back, after a restart."""
+    path = journal_path(tmp_path)
+    intent = make_intent(client_order_id="c-1", account_id="ACC-1")
+    old = order(OrderStatus.NEW, "0")
+    vetoed = attrs.evolve(intent, price=Decimal(150), replaces=old)
+    refused = attrs.evolve(intent, qty=Decimal(20), replaces=old)
+    writer = JournalWriter(path=path, retention=None)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.record_intent(intent)
+        writer.record_verdict("c-1", RiskVerdict.approve())
+        writer.record_event(
+            OrderPlaced(account_id="ACC-1", client_order_id="c-1", cl_ord_id="cl-1")
+        )
+        writer.record_event(OrderReported(account_id="ACC-1", order=old))
+        writer.record_intent(vetoed)
+        writer.record_verdict("c-1", RiskVerdict.reject("PRICE_BAND", "too far"))
+        writer.record_intent(refused)
+        writer.record_verdict("c-1", RiskVerdict.approve())
+        writer.record_event(
+            ReplaceFailed(account_id="ACC-1", client_order_id="c-1", code="409", reason="no")
+        )
+        nursery.cancel_scope.cancel()
+    with JournalReader(path) as reader:
+        restored = reader.restore("ACC-1")
+    assert restored.intents == [intent]
+    assert [type(item).__name__ for item in restored.timeline] == [
+        "OrderIntent", "OrderPlaced", "OrderReported", "OrderIntent", "ReplaceFailed",
+    ]  # fmt: skip
+    send, _receive = trio.open_memory_channel[DispatchItem](1)
+    actor = AccountActor(
+        "ACC-1",
+        EventBus(),
+        AccountViews(),
+        lambda i, v: RiskVerdict.approve(),
+        send,
+        restored=restored,
+    )
+    view = actor.book.view(TradingState.RECONCILING)
+    assert actor.book.owner_of("c-1") == "s"
+    assert [o.client_order_id for o in view.open_orders.values()] == ["c-1"]
+    assert view.reserved_buying_power == Decimal(1000)  # 10 × 100; the refused +1000 given back
