@@ -148,6 +148,7 @@ class AccountActor:
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
     _held: list[OrderIntent] = attrs.field(factory=list, init=False)
     _replacing: set[str] = attrs.field(factory=set, init=False)  # replaces not answered yet
+    _cancel_pending: set[str] = attrs.field(factory=set, init=False)  # cancels awaiting an id
     _state_since: float = attrs.field(default=0.0, init=False)
     _open_candle: PnlCandleReceived | None = attrs.field(default=None, init=False)
     _lookup_at: float = attrs.field(default=math.inf, init=False)
@@ -285,9 +286,12 @@ class AccountActor:
         if isinstance(event, ConnectionStateChanged):
             if event.state is ConnectionState.FAILED:
                 self._socket_failed = True
-                return self._set_state(
-                    TradingState.HALTED, f"accounts socket failed: {event.reason}"
-                )
+                held, self._held = self._held, []
+                reason = f"accounts socket failed: {event.reason}"
+                return self._set_state(TradingState.HALTED, reason) + [
+                    self._rejected(intent, "TRADING_STATE", f"account HALTED: {reason}")
+                    for intent in held
+                ]
             if event.state is ConnectionState.DISCONNECTED:
                 self._synced_pending = True
                 if self.trading_state is TradingState.HALTED:
@@ -311,6 +315,8 @@ class AccountActor:
         if not isinstance(event, BOOK_INPUT_TYPES):
             return []
         facts = self.book.apply(event)
+        if self._cancel_pending:
+            self._send_pending_cancels()
         if isinstance(event, AccountSnapshotReceived):
             _log_reconciliation(self.account_id, facts)
             self._synced_pending = False
@@ -485,30 +491,62 @@ class AccountActor:
         return facts
 
     def _cancel(self, command: CancelOrder) -> list[Event]:
+        owner = self.book.owner_of(command.client_order_id)
+        if owner != command.strategy:
+            log.warning(
+                "order.cancel_refused",
+                client_order_id=command.client_order_id,
+                strategy=command.strategy,
+                owner=owner,
+                reason="only the strategy that submitted an order may cancel it",
+            )
+            return []
         held = [i for i in self._held if i.client_order_id == command.client_order_id]
         if held:
             self._held.remove(held[0])
             reason = "canceled by its strategy before it was sent"
             return [self._rejected(held[0], "CANCELED_BEFORE_SEND", reason, "engine")]
-        order = self.book.order_by_client_id(command.client_order_id)
-        if order is None or not order.status.is_open:
+        if self.book.is_in_flight(command.client_order_id):
+            # Sent, not yet acknowledged: there is no clOrdId to cancel yet. Cancel it as soon as
+            # the venue names it (or forget it if the venue refuses the order).
+            log.info("order.cancel_deferred", client_order_id=command.client_order_id)
+            self._cancel_pending.add(command.client_order_id)
+            return []
+        return self._send_cancel(command.client_order_id)
+
+    def _send_pending_cancels(self) -> None:
+        """Send each deferred cancel once its order has a venue report (it may come after the
+        ``OrderPlaced``); forget it once the order was refused."""
+        for client_order_id in list(self._cancel_pending):
+            if self.book.is_in_flight(client_order_id):
+                continue
+            if self.book.order_by_client_id(client_order_id) is None:
+                if self.book.was_rejected(client_order_id):
+                    self._cancel_pending.discard(client_order_id)
+                continue
+            self._cancel_pending.discard(client_order_id)
+            self._send_cancel(client_order_id)
+
+    def _send_cancel(self, client_order_id: str) -> list[Event]:
+        order = self.book.order_by_client_id(client_order_id)
+        if order is None or not order.status.is_open or not order.cl_ord_id:
             log.warning(
                 "order.cancel_ignored",
-                client_order_id=command.client_order_id,
+                client_order_id=client_order_id,
                 reason="no open order with that id",
             )
             return []
         if self._dispatch_full():
             log.error(
                 "order.cancel_not_queued",
-                client_order_id=command.client_order_id,
+                client_order_id=client_order_id,
                 reason="too many requests waiting to be sent",
             )
             return []
         self.dispatch.send_nowait(
             CancelRequest(
                 account_id=self.account_id,
-                client_order_id=command.client_order_id,
+                client_order_id=client_order_id,
                 cl_ord_id=order.cl_ord_id,
                 symbol=order.symbol,
                 side=order.side,

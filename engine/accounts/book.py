@@ -203,6 +203,7 @@ class AccountBook:
     # client_order_id -> buying power added to its reservation by a replace still unanswered
     _replace_extra: dict[str, Decimal] = attrs.field(factory=dict, init=False, repr=False)
     _replacements: dict[str, OrderIntent] = attrs.field(factory=dict, init=False, repr=False)
+    _seen_before_replace: dict[str, bool] = attrs.field(factory=dict, init=False, repr=False)
     _last_applied_ns: int | None = attrs.field(default=None, init=False, repr=False)
     _synced: bool = attrs.field(default=False, init=False)
     _orders_applied: int = attrs.field(default=0, init=False, repr=False)
@@ -294,6 +295,7 @@ class AccountBook:
         if reservation is None:
             self._reservations[client_order_id] = _Reservation(amount=extra)
         else:
+            self._seen_before_replace[client_order_id] = reservation.seen_by_venue
             reservation.amount += extra
             reservation.seen_by_venue = False
 
@@ -305,6 +307,7 @@ class AccountBook:
         if extra is None or reservation is None:
             return
         reservation.amount -= extra
+        reservation.seen_by_venue = self._seen_before_replace.pop(client_order_id, False)
         if reservation.amount <= 0:
             self._release(client_order_id, "replace_refused")
 
@@ -312,6 +315,7 @@ class AccountBook:
         """The venue accepted a replace: its reservation now follows the order like any other,
         and the new terms are the order's intent."""
         self._replace_extra.pop(client_order_id, None)
+        self._seen_before_replace.pop(client_order_id, None)
         replacement = self._replacements.pop(client_order_id, None)
         if replacement is not None:
             self._intents[client_order_id] = attrs.evolve(replacement, replaces=None)
@@ -324,6 +328,14 @@ class AccountBook:
             return None
         intent = self._intents.get(client_order_id)
         return None if intent is None else intent.strategy
+
+    def was_rejected(self, client_order_id: str) -> bool:
+        """True once our order's rejection was published (refused, failed or lost)."""
+        return client_order_id in self._rejection_published
+
+    def is_in_flight(self, client_order_id: str) -> bool:
+        """True for an approved new order the venue has not named yet (no ``clOrdId``)."""
+        return client_order_id in self._in_flight
 
     def intent(self, client_order_id: str) -> OrderIntent | None:
         """The intent our ``client_order_id`` was submitted with (or last replaced to)."""

@@ -235,6 +235,10 @@ class ThrottledDispatcher:
     journal: RequestRecorder | None = None
     account_rate: float = 5.0
     account_burst: int = 10
+    halted: Callable[[str], bool] | None = None
+    """True while an account is ``HALTED``: its queued places and replaces are then refused
+    (``TRADING_STATE``) instead of sent, so a kill switch also stops what was already queued.
+    Cancels always go."""
     _queues: tuple[dict[str, deque[_Queued]], ...] = attrs.field(
         factory=lambda: ({}, {}, {}), init=False
     )
@@ -381,6 +385,17 @@ class ThrottledDispatcher:
         request = item.request
         if isinstance(request, CancelRequest):
             await self._send_cancel(request)
+        elif self.halted is not None and self.halted(request.account_id):
+            reason = "the account was HALTED before the request was sent"
+            log.warning(
+                "dispatch.refused_halted",
+                account=request.account_id,
+                client_order_id=request.client_order_id,
+            )
+            if isinstance(request, ReplaceRequest):
+                await self.bus.publish(self._replace_failed(request, "TRADING_STATE", reason))
+            else:
+                await self.bus.publish(self._place_failed(request, "TRADING_STATE", reason))
         elif isinstance(request, ReplaceRequest):
             assert item.terms is not None  # checked by _enqueue
             await self._send_replace(request, item.terms)

@@ -7,7 +7,9 @@ and return at once; reads return immutable views.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -31,6 +33,8 @@ from engine.model.market import Quote
 from engine.model.orders import OrderIntent
 
 MAX_CLIENT_ORDER_ID = 50  # the Aries ``clientId`` limit (ARIES.md §8.6)
+# An OCC/OSI option symbol: root, expiry YYMMDD, C or P, strike × 1000 in 8 digits.
+_OSI_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,5} *\d{6}[CP]\d{8}$")
 _RUN_TAG = secrets.token_hex(3)  # keeps client order ids unique across restarts
 
 
@@ -69,10 +73,13 @@ class StrategyContext:
         type: OrderType | str | None = None,
         time_in_force: TimeInForce | str = TimeInForce.DAY,
         account: str | None = None,
+        security_type: SecurityType | str | None = None,
     ) -> str:
         """Queue an order and return its ``client_order_id`` at once.
 
-        ``type`` defaults to ``LIMIT`` when a price is given, else ``MARKET``. The order is
+        ``type`` defaults to ``LIMIT`` when a price is given, else ``MARKET``. ``security_type``
+        defaults to ``OPTION`` for an OSI option symbol (``AAPL  270115C00150000``), else
+        ``EQUITY``; risk plugins price options per contract (× 100). The order is
         checked by the risk plugins and sent after the hook returns; its fate arrives through
         ``aries_on_order_updated`` / ``aries_on_order_filled`` / ``aries_on_order_rejected``.
 
@@ -108,7 +115,7 @@ class StrategyContext:
             price=limit,
             stop_price=stop,
             time_in_force=TimeInForce(time_in_force),
-            security_type=SecurityType.EQUITY,
+            security_type=_security_type(symbol, security_type),
             reference_price=self._touch(symbol, order_side),
         )
         self._emit(SubmitOrder(account_id=account_id, intent=intent))
@@ -213,7 +220,10 @@ class StrategyContext:
 
     @property
     def _id_prefix(self) -> str:
-        return f"{self.name[:24]}-{_RUN_TAG}-"
+        # The name is cut to fit the venue's 50 characters; its hash keeps two instances whose
+        # names share a beginning apart.
+        digest = hashlib.blake2s(self.name.encode(), digest_size=3).hexdigest()
+        return f"{self.name[:16]}-{digest}-{_RUN_TAG}-"
 
     def _next_id(self) -> str:
         client_order_id = f"{self._id_prefix}{next(self._ids)}"
@@ -237,3 +247,9 @@ class StrategyContext:
         if quote is None:
             return None
         return quote.ask if side.is_buy else quote.bid
+
+
+def _security_type(symbol: str, given: SecurityType | str | None) -> SecurityType:
+    if given is not None:
+        return SecurityType(given)
+    return SecurityType.OPTION if _OSI_SYMBOL.match(symbol) else SecurityType.EQUITY

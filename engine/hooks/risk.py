@@ -19,6 +19,7 @@ from engine.model.orders import OrderIntent, RiskVerdict
 log = structlog.get_logger(__name__)
 
 RISK_PLUGIN_ERROR = "RISK_PLUGIN_ERROR"
+RISK_PLUGIN_DISABLED = "RISK_PLUGIN_DISABLED"
 
 
 @attrs.define(eq=False)
@@ -27,7 +28,8 @@ class RiskGate:
 
     The first non-``None`` verdict decides; no verdict at all approves. A plugin that raises, or
     returns something other than a ``RiskVerdict``, rejects the order (fail closed) and is
-    logged with its name and the traceback.
+    logged with its name and the traceback; so does a plugin the host disabled after another of
+    its hooks raised.
 
     ``quotes`` is the latest quote per symbol (the plugin host's); ``clock`` gives ``now_ns``.
     """
@@ -63,7 +65,7 @@ class RiskGate:
             "now_ns": self.clock(),
         }
         for plugin, impl in self._reservation_impls:
-            if intent.account_id not in plugin.accounts:
+            if intent.account_id not in plugin.accounts or not self.pm.is_registered(plugin.obj):
                 continue
             try:
                 amount = impl(arguments)
@@ -94,6 +96,15 @@ class RiskGate:
         for plugin, impl in self._impls:
             if intent.account_id not in plugin.accounts:
                 continue
+            if not self.pm.is_registered(plugin.obj):
+                # Disabled by the plugin host after a hook raised: its state is no longer kept
+                # up to date, so its answer cannot be trusted (fail closed).
+                self.rejections += 1
+                return RiskVerdict.reject(
+                    RISK_PLUGIN_DISABLED,
+                    f"{plugin.name} was disabled after one of its hooks raised",
+                    plugin=plugin.name,
+                )
             try:
                 verdict = impl(arguments)
             except Exception as exc:

@@ -1,4 +1,5 @@
-"""The account actor's order gate: replaces, in-flight orders and the double-spend race."""
+"""The account actor's order gate: replaces, cancels, in-flight orders and the double-spend
+race."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ from engine.model import (
     AccountSnapshotReceived,
     AccountView,
     Balance,
+    CancelOrder,
+    CancelRequest,
+    ConnectionState,
+    ConnectionStateChanged,
+    Endpoint,
     Event,
     Order,
     OrderIntent,
@@ -31,6 +37,8 @@ from engine.model import (
     RiskVerdict,
     Side,
     SubmitOrder,
+    TradingState,
+    TradingStateRequested,
 )
 from plugins.buying_power import BuyingPowerCheck, BuyingPowerConfig
 from tests.conftest import make_intent
@@ -269,3 +277,67 @@ async def test_two_short_sales_in_one_tick_cannot_spend_the_same_buying_power() 
     assert (refused.client_order_id, refused.code) == ("b", "INSUFFICIENT_BUYING_POWER")
     assert view is not None
     assert view.reserved_buying_power == Decimal(1000)  # the short sale's cost, not zero
+
+
+async def test_a_cancel_of_an_order_not_yet_acknowledged_is_sent_once_it_has_an_id() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, RecordingRisk(), send).run)
+        await bus.publish(snapshot())
+        await bus.publish(
+            SubmitOrder(account_id=ACCOUNT, intent=make_intent(client_order_id="c-1"))
+        )
+        await receive.receive()
+        await bus.publish(CancelOrder(account_id=ACCOUNT, client_order_id="c-1", strategy="s"))
+        await trio.testing.wait_all_tasks_blocked()
+        nothing_yet = receive.statistics().current_buffer_used
+        await bus.publish(OrderPlaced(account_id=ACCOUNT, client_order_id="c-1", cl_ord_id="CL-1"))
+        await bus.publish(OrderReported(account_id=ACCOUNT, order=working("CL-1", "c-1")))
+        cancel = await receive.receive()
+        nursery.cancel_scope.cancel()
+    assert nothing_yet == 0
+    assert isinstance(cancel, CancelRequest)
+    assert (cancel.client_order_id, cancel.cl_ord_id) == ("c-1", "CL-1")
+
+
+async def test_only_the_owner_may_cancel_and_cancels_go_while_halted() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, RecordingRisk(), send).run)
+        await live_order(bus, receive)
+        await bus.publish(
+            TradingStateRequested(account_id=ACCOUNT, state=TradingState.HALTED, reason="test")
+        )
+        await bus.publish(CancelOrder(account_id=ACCOUNT, client_order_id="c-1", strategy="other"))
+        await trio.testing.wait_all_tasks_blocked()
+        refused = receive.statistics().current_buffer_used
+        await bus.publish(CancelOrder(account_id=ACCOUNT, client_order_id="c-1", strategy="s"))
+        cancel = await receive.receive()
+        view = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert refused == 0
+    assert isinstance(cancel, CancelRequest)
+    assert cancel.cl_ord_id == "CL-1"
+    assert view is not None
+    assert view.trading_state is TradingState.HALTED
+
+
+async def test_orders_held_while_reconciling_are_rejected_when_the_socket_fails() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, _receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, RecordingRisk(), send).run)
+        await bus.publish(SubmitOrder(account_id=ACCOUNT, intent=make_intent(client_order_id="h")))
+        await bus.publish(
+            ConnectionStateChanged(
+                endpoint=Endpoint.ACCOUNTS, state=ConnectionState.FAILED, reason="gave up"
+            )
+        )
+        [refused] = await collect(rejected, 1)
+        nursery.cancel_scope.cancel()
+    assert isinstance(refused, OrderRejected)
+    assert (refused.client_order_id, refused.code) == ("h", "TRADING_STATE")
+    assert "gave up" in refused.reason

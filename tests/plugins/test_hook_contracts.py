@@ -29,8 +29,11 @@ from engine.model import (
     GreeksUpdated,
     MarketStatusChanged,
     NewsReceived,
+    OrderFilled,
     OrderIntent,
     RiskVerdict,
+    Side,
+    SubmitOrder,
     TradingStateRequested,
     WatchlistAction,
     WatchlistChanged,
@@ -324,3 +327,70 @@ def test_a_reservation_is_the_plugins_answer_or_none_for_the_engines_default(
     answer: object, expected: Decimal | None
 ) -> None:
     assert reservation_gate(Reserves(answer)).reservation(make_intent(), make_view()) == expected
+
+
+def make_context(name: str, emitted: list[Event]) -> StrategyContext:
+    return StrategyContext(name, (ACCOUNT,), AccountViews(), {}, emitted.append)
+
+
+def test_instances_whose_names_share_a_beginning_get_distinct_order_ids() -> None:
+    emitted: list[Event] = []
+    first = make_context("mean-reversion-aapl-account-1", emitted)
+    second = make_context("mean-reversion-aapl-account-2", emitted)
+    a = first.submit("AAPL", "BUY", 1, price="10")
+    b = second.submit("AAPL", "BUY", 1, price="10")
+    assert a != b
+    assert first.owns(a)
+    assert not second.owns(a)
+    assert len(a) <= 50
+
+
+def test_an_osi_symbol_is_submitted_as_an_option_unless_told_otherwise() -> None:
+    emitted: list[Event] = []
+    ctx = make_context("opt", emitted)
+    ctx.submit("AAPL  270115C00150000", "BUY", 1, price="5")
+    ctx.submit("AAPL270115P00150000", "SELL", 1, price="5")
+    ctx.submit("AAPL", "BUY", 1, price="5")
+    ctx.submit("AAPL", "BUY", 1, price="5", security_type="OPTION")
+    kinds = [e.intent.security_type for e in emitted if isinstance(e, SubmitOrder)]
+    assert kinds == ["OPTION", "OPTION", "EQUITY", "OPTION"]
+
+
+class CountsFills:
+    """A risk plugin whose state comes from fills; it raises on one."""
+
+    @hookimpl
+    def aries_on_order_filled(self) -> None:
+        raise RuntimeError("bookkeeping bug")
+
+    @hookimpl
+    def aries_check_order(self) -> None:
+        return None
+
+
+def test_a_risk_plugin_disabled_by_the_host_rejects_from_then_on() -> None:
+    pm, bus = make_plugin_manager(), EventBus()
+    plugin = CountsFills()
+    pm.register(plugin, name="counts")
+    loaded = [LoadedPlugin(name="counts", kind="plugin", obj=plugin, accounts=(ACCOUNT,))]
+    host, gate = PluginHost(pm, loaded, bus, AccountViews()), RiskGate(pm, loaded)
+    assert gate(make_intent(), make_view()).approved
+    host.deliver(
+        OrderFilled(
+            account_id=ACCOUNT,
+            cl_ord_id="CL-1",
+            client_order_id=None,
+            symbol="AAPL",
+            side=Side.BUY,
+            qty=Decimal(1),
+            price=Decimal(1),
+            cum_qty=Decimal(1),
+            leaves_qty=Decimal(0),
+        )
+    )
+    verdict = gate(make_intent(), make_view())
+    assert (verdict.approved, verdict.code, verdict.plugin) == (
+        False,
+        "RISK_PLUGIN_DISABLED",
+        "counts",
+    )
