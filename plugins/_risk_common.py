@@ -237,7 +237,7 @@ def working_orders(
     skip = None if excluding is None else excluding.cl_ord_id
     for order in account.open_orders.values():
         if order.cl_ord_id != skip:
-            yield order.symbol, order.side, order.leaves_qty, order.security_type
+            yield order.symbol, order.side, account.committed_qty(order), order.security_type
     for intent in account.in_flight.values():
         yield intent.symbol, intent.side, intent.qty, intent.security_type
 
@@ -385,9 +385,14 @@ def working_notionals(
         if order.cl_ord_id == skip:
             continue
         price = working_price(order.symbol, order.side, order.price, order.stop_price, quotes)
+        pending = account.replacing.get(order.client_order_id or "")
+        if pending is not None and price is not None:  # either terms may be live: the larger
+            new_price = pending.price if pending.price is not None else pending.stop_price
+            price = max(price, new_price or price)
+        qty = account.committed_qty(order)
         yield (
             order,
-            (None if price is None else order.leaves_qty * price * multiplier(order.security_type)),
+            (None if price is None else qty * price * multiplier(order.security_type)),
         )
     for intent in account.in_flight.values():
         price = working_price(intent.symbol, intent.side, intent.estimated_price, None, quotes)

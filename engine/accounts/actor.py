@@ -149,6 +149,8 @@ class AccountActor:
     _held: list[OrderIntent] = attrs.field(factory=list, init=False)
     _replacing: set[str] = attrs.field(factory=set, init=False)  # replaces not answered yet
     _cancel_pending: set[str] = attrs.field(factory=set, init=False)  # cancels awaiting an id
+    # client_order_id -> its clOrdId when a replace of unknown outcome was sent
+    _unknown_replaces: dict[str, str] = attrs.field(factory=dict, init=False)
     _state_since: float = attrs.field(default=0.0, init=False)
     _open_candle: PnlCandleReceived | None = attrs.field(default=None, init=False)
     _lookup_at: float = attrs.field(default=math.inf, init=False)
@@ -226,7 +228,8 @@ class AccountActor:
     async def _look_up_orders(self) -> list[Event]:
         """Settle unknown and missing orders from the venue's order list (``GET /v2/…``)."""
         self._lookup_at = math.inf
-        if self.order_lists is None or not self.book.needs_order_lookup():
+        wanted = self.book.needs_order_lookup() or bool(self._unknown_replaces)
+        if self.order_lists is None or not wanted:
             return self._after_reconciliation()
         orders: tuple[Order, ...] | None = None
         with trio.move_on_after(self.lookup_timeout):
@@ -246,6 +249,7 @@ class AccountActor:
             return []
         self._lookup_failures = 0
         facts = self.book.apply_order_list(orders, ts_recv=now_ns())
+        facts += self._settle_unknown_replaces(listed=True)
         log.info("account.orders_looked_up", listed=len(orders), facts=len(facts))
         return facts + self._after_reconciliation()
 
@@ -317,6 +321,8 @@ class AccountActor:
         facts = self.book.apply(event)
         if self._cancel_pending:
             self._send_pending_cancels()
+        if self._unknown_replaces:
+            facts += self._settle_unknown_replaces(listed=False)
         if isinstance(event, AccountSnapshotReceived):
             _log_reconciliation(self.account_id, facts)
             self._synced_pending = False
@@ -439,27 +445,60 @@ class AccountActor:
         return []
 
     def _replace_failed(self, event: ReplaceFailed) -> list[Event]:
-        self._replacing.discard(event.client_order_id)
+        client_order_id = event.client_order_id
         if event.outcome_unknown:
-            # The venue may have replaced it: its reports (or the order list) will say.
-            log.error("order.replace_outcome_unknown", client_order_id=event.client_order_id)
+            # The venue may have replaced it: a report naming a new clOrdId, or the order list,
+            # will say. Until then no other replace of this order is sent.
+            order = self.book.order_by_client_id(client_order_id)
+            log.error("order.replace_outcome_unknown", client_order_id=client_order_id)
+            self._unknown_replaces[client_order_id] = "" if order is None else order.cl_ord_id
             self._lookup_at = min(self._lookup_at, trio.current_time() + UNKNOWN_OUTCOME_GRACE)
             return []
-        self.book.replace_refused(event.client_order_id)
-        order = self.book.order_by_client_id(event.client_order_id)
-        return [
-            OrderRejected(
-                account_id=self.account_id,
-                client_order_id=event.client_order_id,
-                cl_ord_id=None if order is None else order.cl_ord_id,
-                symbol="" if order is None else order.symbol,
-                code=event.code,
-                reason=event.reason,
-                source="venue",
-                strategy=self.book.owner_of(event.client_order_id),
-                replace=True,
-            )
-        ]
+        self._replacing.discard(client_order_id)
+        self.book.replace_refused(client_order_id)
+        return [self._replace_not_applied(client_order_id, event.code, event.reason, "venue")]
+
+    def _replace_not_applied(
+        self, client_order_id: str, code: str, reason: str, source: str
+    ) -> OrderRejected:
+        order = self.book.order_by_client_id(client_order_id)
+        return OrderRejected(
+            account_id=self.account_id,
+            client_order_id=client_order_id,
+            cl_ord_id=None if order is None else order.cl_ord_id,
+            symbol="" if order is None else order.symbol,
+            code=code,
+            reason=reason,
+            source=source,
+            strategy=self.book.owner_of(client_order_id),
+            replace=True,
+        )
+
+    def _settle_unknown_replaces(self, *, listed: bool) -> list[Event]:
+        """A replace whose outcome was unknown is settled by the order's handle: a new clOrdId
+        means the venue applied it. Without one it is settled as not applied only from the
+        venue's order list (``listed``), which would show the new id if there were one."""
+        facts: list[Event] = []
+        for client_order_id, old_cl_ord_id in list(self._unknown_replaces.items()):
+            order = self.book.order_by_client_id(client_order_id)
+            applied = order is not None and order.cl_ord_id != old_cl_ord_id
+            if not applied and not listed:
+                continue
+            del self._unknown_replaces[client_order_id]
+            self._replacing.discard(client_order_id)
+            if applied:
+                log.info("order.replace_settled", client_order_id=client_order_id, applied=True)
+                self.book.replace_answered(client_order_id)
+            else:
+                log.warning("order.replace_settled", client_order_id=client_order_id, applied=False)
+                self.book.replace_refused(client_order_id)
+                reason = "the replace's outcome was unknown and the venue's order list shows none"
+                facts.append(
+                    self._replace_not_applied(
+                        client_order_id, "REPLACE_NOT_APPLIED", reason, "dispatch"
+                    )
+                )
+        return facts
 
     def _replace_refused(
         self, command: ReplaceOrder, code: str, reason: str, source: str = "engine"

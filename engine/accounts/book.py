@@ -418,6 +418,7 @@ class AccountBook:
             open_orders=MappingProxyType(dict(self._open_orders)),
             reserved_buying_power=sum((r.amount for r in self._reservations.values()), start=_ZERO),
             in_flight=MappingProxyType(dict(self._in_flight)),
+            replacing=MappingProxyType(dict(self._replacements)),
             info=self._info,
             as_of_ns=_latest(self._last_applied_ns, heard_ns),
         )

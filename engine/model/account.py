@@ -95,6 +95,9 @@ class AccountView:
     in_flight: Mapping[str, OrderIntent] = attrs.field(factory=lambda: MappingProxyType({}))
     """Approved new orders the venue has not reported yet, by ``client_order_id``: they are in
     no ``open_orders`` entry, but count against every limit (open orders, exposure)."""
+    replacing: Mapping[str, OrderIntent] = attrs.field(factory=lambda: MappingProxyType({}))
+    """Approved replaces the venue has not answered yet, by ``client_order_id`` (new terms in
+    the intent). Until it answers, either terms may be live: limits count the larger."""
     info: AccountInfo | None = None
     as_of_ns: int | None = None
     """Wall-clock time (ns) at which this picture was last known to match the venue's: the
@@ -128,7 +131,7 @@ class AccountView:
         """
         held = self.position_quantity(symbol)
         buys = sells = _ZERO
-        working = [(o.symbol, o.side, o.leaves_qty) for o in self.open_orders.values()]
+        working = [(o.symbol, o.side, self.committed_qty(o)) for o in self.open_orders.values()]
         working += [(i.symbol, i.side, i.qty) for i in self.in_flight.values()]
         for order_symbol, side, qty in working:
             if order_symbol == symbol:
@@ -137,6 +140,14 @@ class AccountView:
                 else:
                     sells += qty
         return held - sells, held + buys
+
+    def committed_qty(self, order: Order) -> Decimal:
+        """An open order's unfilled quantity, or, while a replace of it is unanswered, the larger
+        of the old and the new (either may be live at the venue)."""
+        pending = self.replacing.get(order.client_order_id or "")
+        if pending is None:
+            return order.leaves_qty
+        return max(order.leaves_qty, pending.qty - order.cum_qty)
 
     @property
     def working_order_count(self) -> int:

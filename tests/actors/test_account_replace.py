@@ -41,6 +41,7 @@ from engine.model import (
     TradingStateRequested,
 )
 from plugins.buying_power import BuyingPowerCheck, BuyingPowerConfig
+from plugins.limits import PositionLimit, PositionLimitConfig
 from tests.conftest import make_intent
 
 ACCOUNT = "SIM-001"
@@ -341,3 +342,98 @@ async def test_orders_held_while_reconciling_are_rejected_when_the_socket_fails(
     assert isinstance(refused, OrderRejected)
     assert (refused.client_order_id, refused.code) == ("h", "TRADING_STATE")
     assert "gave up" in refused.reason
+
+
+class OrderList:
+    """The venue's order list, as the test sets it; counts the lookups."""
+
+    def __init__(self) -> None:
+        self.orders: tuple[Order, ...] = ()
+        self.calls = 0
+
+    async def list_orders(self, account_id: str) -> tuple[Order, ...]:
+        self.calls += 1
+        return self.orders
+
+
+async def run_unknown_replace(
+    listed: tuple[Order, ...], *, more_rejections: int = 0
+) -> tuple[list[Event | DispatchItem], OrderList]:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    lists = OrderList()
+    actor = AccountActor(ACCOUNT, bus, views, RecordingRisk(), send, order_lists=lists)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await live_order(bus, receive)
+        await bus.publish(replace(price=Decimal("101")))
+        await receive.receive()
+        await bus.publish(
+            ReplaceFailed(
+                account_id=ACCOUNT,
+                client_order_id="c-1",
+                code="TIMEOUT",
+                reason="no answer",
+                outcome_unknown=True,
+            )
+        )
+        await bus.publish(replace(price=Decimal("102")))  # refused: the first is unsettled
+        events: list[Event | DispatchItem] = [*await collect(rejected, 1)]
+        lists.orders = listed
+        await trio.sleep(6)  # past the grace: the order list is read
+        events += await collect(rejected, more_rejections)
+        await bus.publish(replace(price=Decimal("103")))  # settled: this one may go
+        sent = await receive.receive()
+        nursery.cancel_scope.cancel()
+    return [*events, sent], lists
+
+
+async def test_an_unknown_replace_outcome_applied_at_the_venue_is_settled_by_the_order_list(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    replaced = working("CL-2", "c-1", price="101")
+    events, lists = await run_unknown_replace((replaced,))
+    refused, sent = events[0], events[-1]
+    assert isinstance(refused, OrderRejected)
+    assert refused.code == "REPLACE_PENDING"
+    assert lists.calls == 1
+    assert isinstance(sent, ReplaceRequest)
+    assert sent.cl_ord_id == "CL-2"  # the venue had applied it: the new handle
+
+
+async def test_an_unknown_replace_outcome_not_at_the_venue_is_reported_not_applied(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    events, lists = await run_unknown_replace((working("CL-1", "c-1"),), more_rejections=1)
+    not_applied, sent = events[1], events[-1]
+    assert isinstance(not_applied, OrderRejected)
+    assert (not_applied.code, not_applied.replace) == ("REPLACE_NOT_APPLIED", True)
+    assert isinstance(sent, ReplaceRequest)
+    assert sent.cl_ord_id == "CL-1"
+    assert lists.calls == 1
+
+
+async def test_an_unanswered_replace_that_grows_an_order_counts_against_the_limits() -> None:
+    """Buy 10 working, replaced to 100 (unanswered), then a new buy of 90: with a position limit
+    of 100 the new buy must be refused, since the larger terms may be live."""
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    pm = make_plugin_manager()
+    plugin = PositionLimit(PositionLimitConfig(max_position=Decimal(100)))
+    pm.register(plugin, name="position")
+    risk = RiskGate(
+        pm, [LoadedPlugin(name="position", kind="plugin", obj=plugin, accounts=(ACCOUNT,))]
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, risk, send).run)
+        await live_order(bus, receive)
+        await bus.publish(replace(qty=Decimal(100)))
+        assert isinstance(await receive.receive(), ReplaceRequest)
+        intent = make_intent(client_order_id="c-2", qty="90")
+        await bus.publish(SubmitOrder(account_id=ACCOUNT, intent=intent))
+        [refused] = await collect(rejected, 1)
+        nursery.cancel_scope.cancel()
+    assert isinstance(refused, OrderRejected)
+    assert (refused.client_order_id, refused.code) == ("c-2", "MAX_POSITION")
