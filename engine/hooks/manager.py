@@ -10,6 +10,7 @@ Misspelt hook names fail at start-up (``check_pending``).
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Literal
@@ -36,9 +37,30 @@ class LoadedPlugin:
     accounts: tuple[str, ...]
 
 
+class _PluginManager(pluggy.PluginManager):
+    """Takes every ``aries_*`` function or method as a hook implementation, decorated or not
+    (as pytest does with ``pytest_*``), so a misspelt name always fails ``check_pending``
+    instead of being silently ignored for want of ``@hookimpl``."""
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None or not name.startswith("aries_"):
+            return opts
+        if not inspect.isroutine(inspect.getattr_static(plugin, name, None)):
+            return None
+        return pluggy.HookimplOpts(
+            wrapper=False,
+            hookwrapper=False,
+            optionalhook=False,
+            tryfirst=False,
+            trylast=False,
+            specname=None,
+        )
+
+
 def make_plugin_manager() -> pluggy.PluginManager:
     """A fresh plugin manager with the engine's hookspecs (one per run, never global)."""
-    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm = _PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     return pm
 
@@ -67,7 +89,15 @@ def load_plugins(
             loaded.append(LoadedPlugin(name=section.name, kind=kind, obj=obj, accounts=accounts))
     if entry_points:
         before = {id(p) for p in pm.get_plugins()}
-        pm.load_setuptools_entrypoints(PROJECT_NAME)
+        try:
+            pm.load_setuptools_entrypoints(PROJECT_NAME)
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            raise PluginError(f"plugin {name!r} (entry point): {exc}") from None
+        except Exception as exc:
+            raise PluginError(
+                f"loading the {PROJECT_NAME!r} entry-point plugins raised {exc!r}"
+            ) from exc
         for obj in pm.get_plugins():
             if id(obj) not in before:
                 name = pm.get_name(obj) or repr(obj)

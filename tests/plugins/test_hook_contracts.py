@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import pluggy
 import pytest
 import trio
 import trio.testing
@@ -31,6 +32,7 @@ from engine.model import (
     NewsReceived,
     OrderFilled,
     OrderIntent,
+    Quote,
     RiskVerdict,
     Side,
     SubmitOrder,
@@ -394,3 +396,29 @@ def test_a_risk_plugin_disabled_by_the_host_rejects_from_then_on() -> None:
         "RISK_PLUGIN_DISABLED",
         "counts",
     )
+
+
+class Undecorated:
+    def __init__(self) -> None:
+        self.quotes = 0
+
+    def aries_on_quote(self) -> None:  # no @hookimpl: still a hook, as in pytest
+        self.quotes += 1
+
+
+class UndecoratedTypo:
+    def aries_on_qoute(self) -> None:
+        pass
+
+
+def test_undecorated_aries_functions_are_hooks_so_a_typo_still_fails() -> None:
+    pm = make_plugin_manager()
+    plugin = Undecorated()
+    pm.register(plugin, name="plain")
+    pm.check_pending()
+    loaded = [LoadedPlugin(name="plain", kind="strategy", obj=plugin, accounts=(ACCOUNT,))]
+    PluginHost(pm, loaded, EventBus(), AccountViews()).deliver(Quote(symbol="AAPL"))
+    assert plugin.quotes == 1
+    pm.register(UndecoratedTypo(), name="typo")
+    with pytest.raises(pluggy.PluginValidationError, match="aries_on_qoute"):
+        pm.check_pending()
