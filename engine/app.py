@@ -1,8 +1,9 @@
 """The composition root: builds the bus and the actors from the config and runs them.
 
 Start order (each with ``nursery.start``, so each is usable before the next one starts):
-the simulator (if ``venue.kind = "simulator"``), the account actors (subscribed to the bus
-before any account event can be published), the dispatcher, the plugin host, the market
+the simulator (if ``venue.kind = "simulator"``), the journal, the metrics (``[metrics]``: the
+event recorder and the HTTP endpoint), the account actors (subscribed to the bus before any
+account event can be published), the dispatcher, the plugin host, the market
 connection, the accounts connection; then, once every account's first snapshot is applied,
 ``aries_engine_started``. Shutdown reverses it: plugins hear ``aries_engine_stopping``, the
 engine's nursery is cancelled, then the simulator's.
@@ -56,6 +57,8 @@ from engine.journal import (
     default_journal_path,
 )
 from engine.journal.writer import JournalError
+from engine.metrics import start_metrics
+from engine.model.enums import TradingState
 from engine.model.events import AccountSynced, Event
 from engine.model.market import Quote, Trade
 from engine.model.streams import BookUpdated, ChartQuote, ChartTrade, GreeksUpdated
@@ -111,6 +114,8 @@ class EngineHandle:
     simulator: Simulator | None
     session: SessionRefresher
     stop_event: trio.Event
+    metrics_port: int | None = None
+    """The port of the Prometheus endpoint (``None`` when ``[metrics]`` is off)."""
 
     def stop(self) -> None:
         """Ask the engine to shut down gracefully (``run_engine`` then returns)."""
@@ -220,6 +225,7 @@ async def _run_actors(
     restored = await _read_restore_set(config, account_ids)
     async with rest, trio.open_nursery() as nursery:
         journal = await _start_journal(config, bus, nursery)
+        metrics = await start_metrics(config.metrics, nursery, bus=bus, views=views, session=tokens)
         await nursery.start(tokens.run)  # the first token, before anything connects
         send, receive = trio.open_memory_channel[DispatchItem](DISPATCH_QUEUE)
         host = PluginHost(
@@ -250,7 +256,16 @@ async def _run_actors(
             )
 
         pnl = {a.id: a.pnl_interval for a in config.accounts if a.pnl_interval is not None}
-        accounts_connection = supervisor(AccountsHandler(account_ids, pnl_intervals=pnl))
+        accounts_connection = supervisor(
+            AccountsHandler(
+                account_ids,
+                pnl_intervals=pnl,
+                watchlist=config.watchlist.enabled,
+                news=config.news.enabled,
+                news_symbols=config.news.symbols,
+                news_topics=config.news.topics,
+            )
+        )
         async with send:
             for account_id in account_ids:
                 actor = AccountActor(
@@ -274,14 +289,26 @@ async def _run_actors(
             journal=journal,
             account_rate=config.dispatch.account_rate,
             account_burst=config.dispatch.account_burst,
+            halted=partial(_is_halted, views),
         )
         await nursery.start(dispatcher.run)
         await nursery.start(host.run)
 
         connections: list[ConnectionSupervisor] = []
+        if metrics is not None:
+            metrics.collector.connections = connections
+            metrics.collector.dispatcher = dispatcher
+            metrics.collector.host = host
+            metrics.collector.risk = risk
         if config.market.enabled:
             pinned = _market_symbols(config, plugins)
-            market = supervisor(MarketHandler(set(pinned)))
+            market = supervisor(
+                MarketHandler(
+                    set(pinned),
+                    level2=frozenset(config.market.level2),
+                    greeks=frozenset(config.market.greeks),
+                )
+            )
             connections.append(market)
             router = SubscriptionRouter(bus, market, frozenset(pinned))
             await nursery.start(router.run)
@@ -301,6 +328,7 @@ async def _run_actors(
             simulator=simulator,
             session=tokens,
             stop_event=stop,
+            metrics_port=None if metrics is None else metrics.port,
         )
         await host.start_plugins()
         log.info("engine.started", accounts=list(account_ids), plugins=[p.name for p in plugins])
@@ -313,6 +341,11 @@ async def _run_actors(
 
 
 MARKET_DATA = (Quote, Trade, ChartQuote, ChartTrade, BookUpdated, GreeksUpdated)
+
+
+def _is_halted(views: AccountViews, account_id: str) -> bool:
+    view = views.get(account_id)
+    return view is not None and view.trading_state is TradingState.HALTED
 
 
 def journal_path(config: EngineConfig) -> Path:

@@ -7,15 +7,19 @@ was expected, collected into one ``ConfigError``; the CLI prints it and exits wi
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
+import cattrs.cols
+import cattrs.gen
 from cattrs.preconf.tomllib import make_converter
 
 from engine.errors import ConfigError
@@ -74,6 +78,20 @@ def _import_path(_instance: Any, attribute: attrs.Attribute[Any], value: str) ->
         )
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_name(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    """The name of an environment variable, never a secret itself (the value is not echoed)."""
+    if not _ENV_NAME.fullmatch(value):
+        raise _FieldValueError(
+            attribute.name,
+            "expected the name of an environment variable (letters, digits and _, not starting "
+            "with a digit), e.g. 'ARIES_ACCESS_TOKEN'; the secret itself goes in that variable, "
+            "never in the file",
+        )
+
+
 @attrs.frozen(kw_only=True)
 class EngineSection:
     """``[engine]``: logging and run-time behaviour."""
@@ -106,8 +124,8 @@ class OAuthSection:
     """
 
     client_id: str
-    client_secret_env: str = "ARIES_CLIENT_SECRET"
-    refresh_token_env: str = "ARIES_REFRESH_TOKEN"
+    client_secret_env: str = attrs.field(default="ARIES_CLIENT_SECRET", validator=_env_name)
+    refresh_token_env: str = attrs.field(default="ARIES_REFRESH_TOKEN", validator=_env_name)
     refresh_token_store: str | None = None
     refresh_skew: float = attrs.field(default=60.0, validator=_positive)
 
@@ -127,7 +145,7 @@ class VenueSection:
     kind: Literal["simulator", "aries"] = "simulator"
     rest_base: str = attrs.field(default="https://api.aries.com", validator=_venue_url("http"))
     ws_base: str = attrs.field(default="wss://api.aries.com", validator=_venue_url("ws"))
-    access_token_env: str = "ARIES_ACCESS_TOKEN"
+    access_token_env: str = attrs.field(default="ARIES_ACCESS_TOKEN", validator=_env_name)
     ca_file: str | None = None
     oauth: OAuthSection | None = None
 
@@ -162,12 +180,34 @@ class ConnectionSection:
     backoff_jitter: float = attrs.field(default=0.2, validator=_between(0, 1))
 
 
+def _option_symbols(
+    _instance: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    """Greeks exist for options only: every symbol must be an OSI option symbol."""
+    from engine.aries.protocol import OSI_SYMBOL_PATTERN  # what the encoder sends as an option
+
+    bad = [symbol for symbol in value if not re.fullmatch(OSI_SYMBOL_PATTERN, symbol)]
+    if bad:
+        raise _FieldValueError(
+            attribute.name,
+            f"expected OSI option symbols (greeks exist for options only), e.g. "
+            f"'AAPL250117C00150000'; got {', '.join(map(repr, bad))}",
+        )
+
+
 @attrs.frozen(kw_only=True)
 class MarketSection:
-    """``[market]``: the market-data socket and the symbols it always subscribes."""
+    """``[market]``: the market-data socket and the symbols it always subscribes.
+
+    ``level2`` symbols also stream their level-2 book (``aries_on_book``); ``greeks`` are OSI
+    option symbols that also stream their greeks (``aries_on_greeks``). Both are subscribed
+    whether or not they are in ``symbols``. The market status is always streamed.
+    """
 
     enabled: bool = True
     symbols: tuple[str, ...] = ()
+    level2: tuple[str, ...] = ()
+    greeks: tuple[str, ...] = attrs.field(default=(), validator=_option_symbols)
 
 
 @attrs.frozen(kw_only=True)
@@ -176,6 +216,24 @@ class ChartsSection:
 
     enabled: bool = False
     symbols: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class NewsSection:
+    """``[news]``: the user's ``news`` topic of the accounts socket (``aries_on_news``; off by
+    default). ``symbols`` and ``topics`` filter it at the venue; empty means all news."""
+
+    enabled: bool = False
+    symbols: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class WatchlistSection:
+    """``[watchlist]``: the user's watchlist changes, from the accounts socket
+    (``aries_on_watchlist``; off by default)."""
+
+    enabled: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -222,6 +280,26 @@ class JournalSection:
     retention_days: float = attrs.field(default=7.0, validator=_positive)
 
 
+def _listen_host(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value.strip():
+        raise _FieldValueError(attribute.name, "expected an address to listen on, e.g. '127.0.0.1'")
+
+
+@attrs.frozen(kw_only=True)
+class MetricsSection:
+    """``[metrics]``: the Prometheus endpoint, ``GET http://host:port/metrics``.
+
+    On by default, on loopback, on a port the OS picks (``port = 0``; the URL is logged as
+    ``metrics.serving``), so it never clashes with another engine or exporter. Give Prometheus a
+    fixed ``port`` to scrape (9464 is the usual exporter port). It shows account equity: widen
+    ``host`` (``"0.0.0.0"``) only on a private network.
+    """
+
+    enabled: bool = True
+    host: str = attrs.field(default="127.0.0.1", validator=_listen_host)
+    port: int = attrs.field(default=0, validator=_between(0, 65535))
+
+
 @attrs.frozen(kw_only=True)
 class PluginSection:
     """One ``[[strategies]]`` or ``[[plugins]]`` entry.
@@ -247,9 +325,12 @@ class EngineConfig:
     connection: ConnectionSection = ConnectionSection()
     market: MarketSection = MarketSection()
     charts: ChartsSection = ChartsSection()
+    news: NewsSection = NewsSection()
+    watchlist: WatchlistSection = WatchlistSection()
     accounts: tuple[AccountSection, ...] = ()
     dispatch: DispatchSection = DispatchSection()
     journal: JournalSection = JournalSection()
+    metrics: MetricsSection = MetricsSection()
     strategies: tuple[PluginSection, ...] = ()
     plugins: tuple[PluginSection, ...] = ()
 
@@ -349,13 +430,125 @@ def _strict(expected: type, *accepted: type, label: str) -> Callable[[Any, type]
     return structure
 
 
+def _structure_float(value: Any, type_: type) -> float:
+    result: float = _STRICT_FLOAT(value, type_)
+    if not math.isfinite(result):
+        raise ValueError(f"expected a finite number, got {value}")
+    return result
+
+
+_STRICT_FLOAT = _strict(float, int, float, label="a number")
+
+
+def _toml_kind(value: Any) -> str:
+    """What a TOML value is, in the file's words (for "expected X, got Y")."""
+    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
+        (dict, "a table"),
+        (list, "an array"),
+        (str, "a string"),
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a number"),
+    )
+    return next((name for kind, name in kinds if isinstance(value, kind)), "a date or time")
+
+
+def _is_array_type(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _array_hook(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """``tuple[X, ...]`` from a TOML array only (a string is not an array of characters)."""
+    inner = cattrs.cols.homogenous_tuple_structure_factory(type_, converter)
+    expected = (
+        "an array of tables ([[...]] entries)" if attrs.has(get_args(type_)[0]) else "an array"
+    )
+
+    def structure(value: Any, target: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError(f"expected {expected}, got {_toml_kind(value)}")
+        return inner(value, target)
+
+    return structure
+
+
+def _is_mapping_type(type_: Any) -> bool:
+    return get_origin(type_) in (Mapping, dict)
+
+
+def _mapping_hook(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """A ``Mapping[str, X]`` (e.g. ``per_symbol = { TSLA = "500" }``) from a TOML table only."""
+    inner = cattrs.cols.mapping_structure_factory(type_, converter)
+
+    def structure(value: Any, target: Any) -> Any:
+        return inner(_expect_table(value), target)
+
+    return structure
+
+
+def _table_hook(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """An attrs class from a TOML table only (with its unknown keys refused)."""
+    inner = cattrs.gen.make_dict_structure_fn(type_, converter)
+
+    def structure(value: Any, target: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a table, got {_toml_kind(value)}")
+        try:
+            return inner(value, target)
+        except cattrs.ClassValidationError as exc:
+            # Its validators did not run, or stopped at the first complaint: add theirs about
+            # every other key that structures, so that one pass lists every problem.
+            reported = {e.field for e in exc.exceptions if isinstance(e, ConfigValueError)}
+            more = [
+                error
+                for error in _validator_errors(type_, value, converter)
+                if error.field not in reported
+            ]
+            if not more:
+                raise
+            raise cattrs.ClassValidationError(
+                exc.message, [*exc.exceptions, *more], type_
+            ) from None
+
+    return structure
+
+
+def _validator_errors(
+    type_: Any, value: Mapping[str, Any], converter: cattrs.Converter
+) -> list[ConfigValueError]:
+    """The ``ConfigValueError``s of the validators of the keys of ``value`` that structure."""
+    try:
+        hints = get_type_hints(type_)
+    except Exception:  # an annotation that cannot be resolved: no extra detail
+        return []
+    errors: list[ConfigValueError] = []
+    for field in attrs.fields(type_):
+        if field.validator is None or field.name not in value or field.name not in hints:
+            continue
+        try:
+            structured = converter.structure(value[field.name], hints[field.name])
+        except Exception:
+            continue  # already reported by cattrs
+        try:
+            field.validator(None, field, structured)
+        except ConfigValueError as error:
+            errors.append(error)
+        except Exception:  # a validator that needs the instance: it runs when it is built
+            pass
+    return errors
+
+
 def _make_config_converter() -> cattrs.Converter:
     converter = make_converter(forbid_extra_keys=True)
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_structure_hook(bool, _strict(bool, bool, label="true or false"))
     converter.register_structure_hook(int, _strict(int, int, label="an integer"))
-    converter.register_structure_hook(float, _strict(float, int, float, label="a number"))
+    converter.register_structure_hook(float, _structure_float)
     converter.register_structure_hook(str, _strict(str, str, label="a string"))
+    converter.register_structure_hook_factory(_is_array_type, _array_hook)
+    converter.register_structure_hook_factory(attrs.has, _table_hook)
+    converter.register_structure_hook_factory(_is_mapping_type, _mapping_hook)
     converter.register_structure_hook_func(
         lambda type_: type_ == Mapping[str, Any], lambda value, _t: _expect_table(value)
     )
@@ -364,7 +557,7 @@ def _make_config_converter() -> cattrs.Converter:
 
 def _expect_table(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise ValueError("expected a table")
+        raise ValueError(f"expected a table, got {_toml_kind(value)}")
     return value
 
 
@@ -389,8 +582,13 @@ def _format_exception(exc: BaseException, type_: type | None) -> str:
     return cattrs.v.format_exception(exc, type_)
 
 
-def config_error_lines(exc: Exception) -> list[str]:
-    """Turn a cattrs structuring error into ``key.path: problem`` lines."""
+def config_error_lines(exc: Exception, *, prefix: str = "") -> list[str]:
+    """Turn a cattrs structuring error into ``key.path: problem`` lines.
+
+    ``prefix`` is the key path of the table that was structured (e.g. ``"config"`` for a
+    plugin's ``[plugins.config]``): a problem with the table itself is then reported under it
+    (``config: unknown key(s): x``) instead of ``(top level)``.
+    """
     lines = []
     for message in cattrs.transform_error(exc, path="$", format_exception=_format_exception):
         text, _, path = message.rpartition(" @ ")
@@ -398,8 +596,59 @@ def config_error_lines(exc: Exception) -> list[str]:
         if "\x00" in text:
             field, text = text.split("\x00", 1)
             key = f"{key}.{field}" if key else field
+        if prefix:
+            key = f"{prefix}.{key}" if key else prefix
         lines.append(f"{key or '(top level)'}: {text}")
     return lines
+
+
+# Keys a user might be tempted to write a secret under, and the key that names its variable.
+_LITERAL_SECRETS: dict[str, dict[str, tuple[str, str]]] = {
+    "venue": {
+        name: ("access_token_env", "ARIES_ACCESS_TOKEN")
+        for name in ("access_token", "token", "api_key", "secret", "password")
+    },
+    "venue.oauth": {
+        "client_secret": ("client_secret_env", "ARIES_CLIENT_SECRET"),
+        "refresh_token": ("refresh_token_env", "ARIES_REFRESH_TOKEN"),
+        "access_token": ("refresh_token_env", "ARIES_REFRESH_TOKEN"),
+        "password": ("client_secret_env", "ARIES_CLIENT_SECRET"),
+    },
+}
+
+
+def _refuse_literal_secrets(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Take out keys that would hold a secret in the file, with one line each (no value shown).
+
+    Returns the document without them (so they are not also reported as unknown keys) and the
+    lines.
+    """
+    document = dict(data)
+    lines: list[str] = []
+    venue = document.get("venue")
+    if not isinstance(venue, dict):
+        return document, lines
+    venue = document["venue"] = dict(venue)
+    tables: list[tuple[str, dict[str, Any]]] = [("venue", venue)]
+    oauth = venue.get("oauth")
+    if isinstance(oauth, dict):
+        oauth = venue["oauth"] = dict(oauth)
+        tables.append(("venue.oauth", oauth))
+    for path, table in tables:
+        for key, (reference, example) in _LITERAL_SECRETS[path].items():
+            if key in table:
+                del table[key]
+                store = (
+                    ", or keep it in refresh_token_store (a file of mode 0600)"
+                    if reference == "refresh_token_env"
+                    else ""
+                )
+                lines.append(
+                    f"{path}.{key}: secrets are not accepted in the config file; put it in an "
+                    f"environment variable and name that variable with {path}.{reference} "
+                    f'(e.g. {reference} = "{example}"){store}'
+                )
+    return document, lines
 
 
 def parse_config(data: Mapping[str, Any], *, source: str = "engine.toml") -> EngineConfig:
@@ -408,12 +657,13 @@ def parse_config(data: Mapping[str, Any], *, source: str = "engine.toml") -> Eng
     Raises:
         ConfigError: one line per problem, each prefixed with ``source``.
     """
+    document, secret_lines = _refuse_literal_secrets(data)
     try:
-        config = _CONVERTER.structure(data, EngineConfig)
+        config = _CONVERTER.structure(document, EngineConfig)
     except Exception as exc:
-        lines = config_error_lines(exc)
+        lines = [*secret_lines, *config_error_lines(exc)]
         raise ConfigError("\n".join(f"{source}: {line}" for line in lines)) from None
-    problems = _cross_check(config)
+    problems = [*secret_lines, *_cross_check(config)]
     if problems:
         raise ConfigError("\n".join(f"{source}: {line}" for line in problems))
     return config
@@ -438,6 +688,12 @@ def _cross_check(config: EngineConfig) -> list[str]:
                     f"{kind}[{index}].account: {section.account!r} is not one of the "
                     f"configured accounts ({', '.join(account_ids)})"
                 )
+    connection = config.connection
+    if connection.backoff_cap < connection.backoff_initial:
+        problems.append(
+            "connection.backoff_cap: expected a number >= connection.backoff_initial "
+            f"({connection.backoff_initial:g})"
+        )
     if config.venue.kind == "simulator":
         sim_ids = {a.account_id for a in config.simulator.accounts}
         for index, account in enumerate(config.accounts):

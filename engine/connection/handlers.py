@@ -32,7 +32,14 @@ from engine.model.events import (
     OrderReported,
     PositionReported,
 )
-from engine.model.streams import PnlCandleReceived
+from engine.model.market import Trade
+from engine.model.streams import (
+    BookUpdated,
+    GreeksUpdated,
+    NewsReceived,
+    PnlCandleReceived,
+    WatchlistChanged,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +50,11 @@ ACCOUNT_REPORTS = (
     AccountInfoReported,
     PnlCandleReceived,
 )
+#: The user-level topics of the accounts socket (§4.2, §4.9): published as decoded.
+USER_STREAMS = (WatchlistChanged, NewsReceived)
+#: Market data the decoder already turned into complete domain events (§5.6): level 2, greeks,
+#: and time-and-sales prints (a ``Trade``, as the tape of ``aries_on_trade``).
+COMPLETE_MARKET_EVENTS = (BookUpdated, GreeksUpdated, Trade)
 
 RequestIds = Callable[[], str]
 
@@ -85,15 +97,21 @@ class EndpointHandler(Protocol):
 
 @attrs.define(eq=False)
 class AccountsHandler:
-    """The accounts socket: ``account`` per configured account, and ``pnl`` where asked.
+    """The accounts socket: ``account`` per configured account, ``pnl`` where asked, and the
+    user-level ``watchlist`` and ``news`` topics when enabled (§4.2, §4.9).
 
     P&L candles are asked from the moment the engine started (``pnl_since``), so a reconnect
     replays the same series and the account actor's per-bucket state stays consistent.
+    ``news_symbols`` / ``news_topics`` filter the news server-side (empty: no filter).
     """
 
     accounts: tuple[str, ...]
     pnl_intervals: Mapping[str, str] = attrs.field(factory=dict)
     pnl_since: datetime = attrs.field(factory=lambda: datetime.now(UTC))
+    watchlist: bool = False
+    news: bool = False
+    news_symbols: tuple[str, ...] = ()
+    news_topics: tuple[str, ...] = ()
     endpoint: Endpoint = Endpoint.ACCOUNTS
     path: str = "/v1/accounts/ws"
 
@@ -105,6 +123,13 @@ class AccountsHandler:
         for account_id, interval in sorted(self.pnl_intervals.items()):
             request_id = next_id()
             text = encode.subscribe_pnl(request_id, account_id, self.pnl_since, interval)
+            messages.append((request_id, text))
+        if self.watchlist:
+            request_id = next_id()
+            messages.append((request_id, encode.subscribe_watchlist(request_id)))
+        if self.news:
+            request_id = next_id()
+            text = encode.subscribe_news(request_id, self.news_symbols, self.news_topics)
             messages.append((request_id, text))
         return messages
 
@@ -128,6 +153,8 @@ class AccountsHandler:
             return [snapshot]
         if isinstance(message, PnlHistory):
             return [c for c in message.candles if c.account_id in self.accounts]
+        if isinstance(message, USER_STREAMS):
+            return [message]
         report = getattr(message, "report", message)
         if isinstance(report, ACCOUNT_REPORTS):
             if report.account_id not in self.accounts:
@@ -155,6 +182,8 @@ class AccountsHandler:
 
     def refusal_is_fatal(self, code: str) -> bool:
         # Every configured account must be subscribed: without it the engine would trade blind.
+        # (A refused ``watchlist``/``news`` subscription, asked for in engine.toml, stops it too:
+        # the refusal does not say which request it answers beyond its id.)
         return True
 
     @property
@@ -165,13 +194,24 @@ class AccountsHandler:
 
 @attrs.define(eq=False)
 class MarketHandler:
-    """The market-data socket: quotes and trades of a registry of symbols."""
+    """The market-data socket: quotes and trades of a registry of symbols, the level-2 book of
+    the ``level2`` symbols and the greeks of the ``greeks`` (OSI option) symbols (§5.4).
+
+    The ``level2`` and ``greeks`` symbols join the registry when the handler is built and stay
+    in it: run-time changes (plugins' requests) never unsubscribe them. The market status the
+    venue pushes after auth (§5.3) is published as ``MarketStatusChanged``.
+    """
 
     symbols: set[str] = attrs.field(factory=set)
+    level2: frozenset[str] = frozenset()
+    greeks: frozenset[str] = frozenset()
     endpoint: Endpoint = Endpoint.MARKET
     path: str = "/v1/market/ws"
     normalizer: MarketNormalizer = attrs.field(factory=MarketNormalizer)
     _seen: set[str] = attrs.field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.symbols |= self.level2 | self.greeks
 
     def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
         # A new connection starts from the venue's fresh quote snapshot, not stale partial fields.
@@ -179,7 +219,16 @@ class MarketHandler:
         if not self.symbols:
             return []
         request_id = next_id()
-        return [(request_id, encode.subscribe_market(request_id, sorted(self.symbols)))]
+        return [(request_id, encode.subscribe_market(request_id, self._items(self.symbols)))]
+
+    def _items(self, symbols: Iterable[str]) -> list[encode.MarketSubscription]:
+        """What to stream for each of ``symbols``: quotes and trades, plus level 2 / greeks."""
+        return [
+            encode.MarketSubscription(
+                symbol=symbol, level2=symbol in self.level2, greeks=symbol in self.greeks
+            )
+            for symbol in sorted(symbols)
+        ]
 
     def handle(self, message: Any) -> list[Event]:
         if isinstance(message, QuoteUpdate):
@@ -195,23 +244,28 @@ class MarketHandler:
             return [quote]
         if isinstance(message, TradeUpdate):
             return [self.normalizer.trade(message)]
+        if isinstance(message, COMPLETE_MARKET_EVENTS):
+            return [message]
         if isinstance(message, MarketStatus):
             log.info("market.status", market=message.market)
+            return [] if message.status is None else [message.status]
         return []
 
     def change(self, add: Iterable[str], remove: Iterable[str]) -> tuple[set[str], set[str]]:
-        return _change_symbols(self.symbols, add, remove)
+        # The level-2 and greeks symbols come from engine.toml: they are never removed.
+        return _change_symbols(self.symbols, add, set(remove) - self.level2 - self.greeks)
 
     def change_messages(self, next_id: RequestIds, added: set[str], removed: set[str]) -> list[str]:
         messages = []
         if added:
-            messages.append(encode.subscribe_market(next_id(), sorted(added)))
+            messages.append(encode.subscribe_market(next_id(), self._items(added)))
         if removed:
             messages.append(encode.unsubscribe_market(next_id(), sorted(removed)))
         return messages
 
     def confirms_subscriptions(self, message: Any) -> bool:
-        return isinstance(message, QuoteUpdate | TradeUpdate)
+        # Not the market status: the venue pushes it after auth, subscribed or not (§5.2).
+        return isinstance(message, (QuoteUpdate, TradeUpdate, *COMPLETE_MARKET_EVENTS))
 
     def refusal_is_fatal(self, code: str) -> bool:
         # One unknown symbol must not stop the others (the venue refuses it alone).

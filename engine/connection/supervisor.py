@@ -355,7 +355,7 @@ class ConnectionSupervisor:
         raise AssertionError("unreachable")
 
     async def _serve(self, ws: Any, token: Any) -> None:
-        await self._authenticate(ws, token)
+        after_auth = await self._authenticate(ws, token)
         self._auth_failures = 0
         await self._set_state(ConnectionState.AUTHENTICATED)
         self._pending.clear()
@@ -367,6 +367,12 @@ class ConnectionSupervisor:
             self._requests[request_id] = _describe_request(text)
             await self._send(ws, text)
         await self._check_subscribed()
+        # What shared the authSuccess frame, e.g. the market status pushed right after auth.
+        events: list[Event] = []
+        for message in after_auth:
+            events += await self._on_message(ws, message)
+        if events:
+            await self.bus.publish_all(events)
         send, receive = trio.open_memory_channel[_Frame](self.frame_buffer)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._ping, ws)
@@ -374,16 +380,18 @@ class ConnectionSupervisor:
             nursery.start_soon(self._read, ws, send)
             await self._process(ws, receive)
 
-    async def _authenticate(self, ws: Any, token: Any) -> None:
+    async def _authenticate(self, ws: Any, token: Any) -> list[Any]:
+        """Authenticate; return the messages that followed ``authSuccess`` in its frame."""
         request_id = self._next_id()
         await self._send(ws, encode.auth_request(request_id, token.reveal()))
         with trio.fail_after(self.auth_timeout):
             while True:
                 frame = await ws.get_message()
                 self._last_frame_at = trio.current_time()
-                for message in self._decode(frame, now_ns()):
+                messages = self._decode(frame, now_ns())
+                for index, message in enumerate(messages):
                     if isinstance(message, AuthSuccess):
-                        return
+                        return messages[index + 1 :]
                     if isinstance(message, AuthFailed):
                         raise AuthError(message.code, message.message)
                     if isinstance(message, ErrorMessage):

@@ -185,8 +185,8 @@ def structure_plugin_config(name: str, table: Mapping[str, Any], config_class: t
     except Exception as exc:
         if not isinstance(exc, cattrs.BaseValidationError | ValueError | TypeError):
             raise
-        lines = config_error_lines(exc)
-        raise PluginError("\n".join(f"plugin {name!r}: config.{line}" for line in lines)) from None
+        lines = config_error_lines(exc, prefix="config")
+        raise PluginError("\n".join(f"plugin {name!r}: {line}" for line in lines)) from None
 
 
 def _import(section: PluginSection) -> Any:

@@ -227,3 +227,28 @@ def test_a_journal_with_a_gap_is_not_trusted_for_a_restore(tmp_path: Path) -> No
         json.loads(line) for line in result.stderr.splitlines() if '"engine.failed"' in line
     ]
     assert "1 gap(s) (7 records dropped under load)" in failed["error"]
+
+
+def test_report_writes_one_html_file_and_a_missing_journal_exits_2(tmp_path: Path) -> None:
+    from engine.journal import JournalWriter
+    from tests.journal.conftest import fill
+
+    journal = tmp_path / "journal.sqlite"
+
+    async def write_fill() -> None:
+        writer = JournalWriter(journal)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            writer.record_event(fill(1))
+            nursery.cancel_scope.cancel()  # the shutdown flush writes it
+
+    trio.run(write_fill)
+    out = tmp_path / "out" / "report.html"
+    result = run_cli("report", str(journal), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"wrote {out}")
+    assert "1 fills" in result.stdout
+    assert "<svg" in out.read_text() or "No P&amp;L data" in out.read_text()
+    missing = run_cli("report", str(tmp_path / "nope.sqlite"), "--out", str(out))
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
