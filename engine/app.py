@@ -5,8 +5,24 @@ the simulator (if ``venue.kind = "simulator"``), the journal, the metrics (``[me
 event recorder and the HTTP endpoint), the account actors (subscribed to the bus before any
 account event can be published), the dispatcher, the plugin host, the market
 connection, the accounts connection; then, once every account's first snapshot is applied,
-``aries_engine_started``. Shutdown reverses it: plugins hear ``aries_engine_stopping``, the
-engine's nursery is cancelled, then the simulator's.
+``aries_engine_started``.
+
+Shutdown (a signal, ``--duration`` or ``EngineHandle.stop``, all the same path):
+
+1. the strategies and plugins stop: they hear ``aries_engine_stopping`` and nothing after it;
+   commands they queued but were not published yet are dropped (and logged);
+2. no new order or replace reaches the venue any more: the dispatcher refuses those still
+   queued (``TRADING_STATE``); each account goes ``HALTED`` (reason ``shutdown``). With
+   ``[engine] on_shutdown = "cancel"`` each account actor gets ``CancelAllOrders``: it cancels
+   every open order this engine placed (and each one still on its way, once the venue names
+   it); orders placed elsewhere are left alone. With ``"leave"`` (the default) open orders keep
+   working at the venue;
+3. the engine waits until every request it sent is answered (places named or refused, replaces
+   answered, cancels reported by the venue) and, for ``"cancel"``, until the venue reports each
+   of its orders terminal; at most ``[engine] shutdown_grace`` seconds, after which what is left
+   is logged (``engine.shutdown_incomplete``). A second signal skips the rest of the wait;
+4. the journal takes the last events, the engine's nursery is cancelled (the journal flushes
+   what it holds, the sockets close), then the simulator's; ``run_engine`` returns (exit 0).
 """
 
 from __future__ import annotations
@@ -26,11 +42,11 @@ import pluggy
 import structlog
 import trio
 
-from engine.accounts.actor import AccountActor, DispatchItem
+from engine.accounts.actor import AccountActor, DispatchItem, ShutdownProgress
 from engine.accounts.views import AccountViews
 from engine.aries.rest import AriesRestClient
 from engine.bus import EventBus, Subscription
-from engine.config import EngineConfig
+from engine.config import EngineConfig, EngineSection
 from engine.connection import (
     AccountsHandler,
     ChartsHandler,
@@ -59,7 +75,12 @@ from engine.journal import (
 from engine.journal.writer import JournalError
 from engine.metrics import start_metrics
 from engine.model.enums import TradingState
-from engine.model.events import AccountSynced, Event
+from engine.model.events import (
+    AccountSynced,
+    CancelAllOrders,
+    Event,
+    TradingStateRequested,
+)
 from engine.model.market import Quote, Trade
 from engine.model.streams import BookUpdated, ChartQuote, ChartTrade, GreeksUpdated
 from engine.runtime.backoff import Backoff
@@ -70,6 +91,9 @@ from engine.sim import SimAccount, SimConfig, Simulator
 log = structlog.get_logger(__name__)
 
 DISPATCH_QUEUE = 1_000
+JOURNAL_CATCH_UP = 1.0
+"""Seconds the journal's recorder gets, at shutdown, to take the events still on the bus."""
+SHUTDOWN_REASON = "shutdown"
 
 
 @attrs.frozen(kw_only=True)
@@ -116,10 +140,18 @@ class EngineHandle:
     stop_event: trio.Event
     metrics_port: int | None = None
     """The port of the Prometheus endpoint (``None`` when ``[metrics]`` is off)."""
+    hurry_event: trio.Event = attrs.field(factory=trio.Event)
+    """Set to skip what is left of a graceful shutdown's wait (a second signal)."""
 
     def stop(self) -> None:
         """Ask the engine to shut down gracefully (``run_engine`` then returns)."""
         self.stop_event.set()
+
+    def stop_now(self) -> None:
+        """Shut down without waiting for the venue: what a second Ctrl-C does. The journal
+        still takes and flushes what it was given, and the sockets close."""
+        self.stop_event.set()
+        self.hurry_event.set()
 
 
 def simulator_config(config: EngineConfig) -> SimConfig:
@@ -153,6 +185,7 @@ async def run_engine(
     ``duration`` counts from the call, so it also ends a start-up that cannot complete.
     """
     stop = trio.Event()
+    hurry = trio.Event()
     started = False
     async with trio.open_nursery() as venue_nursery:
 
@@ -164,7 +197,7 @@ async def run_engine(
 
         venue_nursery.start_soon(cancel_start_up_on_stop)
         if handle_signals:
-            venue_nursery.start_soon(_stop_on_signal, stop)
+            venue_nursery.start_soon(_stop_on_signal, stop, hurry)
         if duration is not None:
             venue_nursery.start_soon(_stop_after, duration, stop)
 
@@ -191,7 +224,7 @@ async def run_engine(
                     config, config.venue.rest_base, client_ssl_context(config.venue.ca_file)
                 ),
             )
-        await _run_actors(config, pm, list(plugins), venue, simulator, stop, mark_started)
+        await _run_actors(config, pm, list(plugins), venue, simulator, (stop, hurry), mark_started)
         venue_nursery.cancel_scope.cancel()
 
 
@@ -201,9 +234,10 @@ async def _run_actors(
     plugins: list[LoadedPlugin],
     venue: Venue,
     simulator: Simulator | None,
-    stop: trio.Event,
+    stopping: tuple[trio.Event, trio.Event],
     mark_started: Callable[[EngineHandle], None],
 ) -> None:
+    stop, hurry = stopping
     bus = EventBus()
     views = AccountViews()
     oauth = config.venue.oauth
@@ -224,7 +258,8 @@ async def _run_actors(
     )
     restored = await _read_restore_set(config, account_ids)
     async with rest, trio.open_nursery() as nursery:
-        journal = await _start_journal(config, bus, nursery)
+        journal_feed = await _start_journal(config, bus, nursery)
+        journal = None if journal_feed is None else journal_feed.journal
         metrics = await start_metrics(config.metrics, nursery, bus=bus, views=views, session=tokens)
         await nursery.start(tokens.run)  # the first token, before anything connects
         send, receive = trio.open_memory_channel[DispatchItem](DISPATCH_QUEUE)
@@ -266,6 +301,7 @@ async def _run_actors(
                 news_topics=config.news.topics,
             )
         )
+        actors: list[AccountActor] = []
         async with send:
             for account_id in account_ids:
                 actor = AccountActor(
@@ -281,6 +317,12 @@ async def _run_actors(
                     heard_ns=lambda: accounts_connection.last_heard_ns,
                 )
                 await nursery.start(actor.run)
+                actors.append(actor)
+
+        def halted(account_id: str) -> bool:
+            # From the stop on, nothing new reaches the venue: queued places/replaces are refused.
+            return stop.is_set() or _is_halted(views, account_id)
+
         dispatcher = ThrottledDispatcher(
             rest,
             bus,
@@ -289,7 +331,7 @@ async def _run_actors(
             journal=journal,
             account_rate=config.dispatch.account_rate,
             account_burst=config.dispatch.account_burst,
-            halted=partial(_is_halted, views),
+            halted=halted,
         )
         await nursery.start(dispatcher.run)
         await nursery.start(host.run)
@@ -329,15 +371,107 @@ async def _run_actors(
             session=tokens,
             stop_event=stop,
             metrics_port=None if metrics is None else metrics.port,
+            hurry_event=hurry,
         )
         await host.start_plugins()
         log.info("engine.started", accounts=list(account_ids), plugins=[p.name for p in plugins])
         mark_started(handle)
         await stop.wait()
-        log.info("engine.stopping")
-        host.stop_plugins()
-        nursery.cancel_scope.cancel()
+        log.info("engine.stopping", on_shutdown=config.engine.on_shutdown)
+        await _shut_down(config.engine, host, bus, actors, dispatcher, hurry)
+        await _journal_caught_up(journal_feed)
+        nursery.cancel_scope.cancel()  # the journal flushes on cancellation; sockets close
     bus.close()
+    log.info(
+        "engine.closed",
+        sockets=len(connections),
+        journal=None if journal is None else str(journal.path),
+        journal_written=None if journal is None else journal.statistics().written,
+        journal_unwritten=None if journal is None else journal.statistics().pending,
+    )
+
+
+async def _shut_down(
+    engine: EngineSection,
+    host: PluginHost,
+    bus: EventBus,
+    actors: Sequence[AccountActor],
+    dispatcher: ThrottledDispatcher,
+    hurry: trio.Event,
+) -> None:
+    """Steps 1 to 3 of the shutdown (see the module docstring); the caller then cancels.
+
+    Bounded by ``engine.shutdown_grace``, and cut short when ``hurry`` is set.
+    """
+    host.stop_plugins()
+    log.info("engine.strategies_stopped")
+    started = trio.current_time()
+    with trio.move_on_after(engine.shutdown_grace) as grace:
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(_cancel_when_set, hurry, grace)
+            accounts = [a.account_id for a in actors]
+            commands: list[CancelAllOrders | TradingStateRequested]
+            if engine.on_shutdown == "cancel":
+                log.info("engine.cancelling_orders", accounts=accounts)
+                commands = [CancelAllOrders(account_id=a, reason=SHUTDOWN_REASON) for a in accounts]
+            else:
+                log.info(
+                    "engine.leaving_orders",
+                    accounts=accounts,
+                    reason='on_shutdown = "leave": open orders keep working at the venue',
+                )
+                commands = [
+                    TradingStateRequested(
+                        account_id=a, state=TradingState.HALTED, reason=SHUTDOWN_REASON
+                    )
+                    for a in accounts
+                ]
+            await bus.publish_all(commands)
+            for actor, command in zip(actors, commands, strict=True):
+                await actor.wait_settled(command)
+            waiting.cancel_scope.cancel()
+    progress = [actor.shutdown_progress() for actor in actors]
+    counts = _progress_counts(progress)
+    waited = round(trio.current_time() - started, 3)
+    if all(p.settled for p in progress):
+        log.info("engine.drained", on_shutdown=engine.on_shutdown, seconds=waited, **counts)
+        return
+    log.warning(
+        "engine.shutdown_incomplete",
+        reason="second signal" if hurry.is_set() else "shutdown_grace ran out",
+        grace=engine.shutdown_grace,
+        seconds=waited,
+        accounts=[p.account_id for p in progress if not p.settled],
+        dispatcher_queued=dispatcher.statistics().queued,
+        **counts,
+    )
+
+
+def _progress_counts(progress: Sequence[ShutdownProgress]) -> dict[str, int]:
+    """The accounts' shutdown progress, summed (for one log line)."""
+    return {
+        "unanswered_places": sum(p.places for p in progress),
+        "unanswered_replaces": sum(p.replaces for p in progress),
+        "unanswered_cancels": sum(p.cancels for p in progress),
+        "not_yet_cancelled": sum(p.to_cancel for p in progress),
+        "cancels_refused": sum(p.cancel_failed for p in progress),
+        "open_orders_left": sum(p.open_orders for p in progress),
+        "external_orders_left": sum(p.external for p in progress),
+        "held_orders_dropped": sum(p.held for p in progress),
+    }
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+async def _journal_caught_up(feed: _JournalFeed | None) -> None:
+    """Let the journal take every event still waiting on the bus (bounded, it is quick)."""
+    if feed is None:
+        return
+    with trio.move_on_after(JOURNAL_CATCH_UP):
+        await feed.caught_up()
 
 
 MARKET_DATA = (Quote, Trade, ChartQuote, ChartTrade, BookUpdated, GreeksUpdated)
@@ -387,10 +521,37 @@ async def _read_restore_set(
         ) from exc
 
 
+@attrs.define(eq=False)
+class _JournalFeed:
+    """The task that moves the bus's events into the journal's buffer."""
+
+    journal: JournalWriter
+    subscription: Subscription
+    _recorded: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    async def run(self) -> None:
+        """Record every batch until the bus closes."""
+        while True:
+            try:
+                batch = await self.subscription.receive_batch()
+            except trio.EndOfChannel:
+                return
+            for event in batch:
+                self.journal.record_event(event)
+            self._recorded.set()
+            self._recorded = trio.Event()
+
+    async def caught_up(self) -> None:
+        """Return once every event published so far is in the journal's buffer."""
+        while self.subscription.statistics().pending:
+            await self._recorded.wait()
+
+
 async def _start_journal(
     config: EngineConfig, bus: EventBus, nursery: trio.Nursery
-) -> JournalWriter | None:
-    """Start the journal first, and its bus recorder before anything can publish.
+) -> _JournalFeed | None:
+    """Start the journal first, and its bus recorder before anything can publish (``None``
+    when the journal is off).
 
     Market data is left out of the events table: its raw frames are journaled already.
     """
@@ -405,19 +566,10 @@ async def _start_journal(
         where=lambda event: not isinstance(event, MARKET_DATA),
         capacity=100_000,
     )
-
-    async def record_events() -> None:
-        while True:
-            try:
-                batch = await subscription.receive_batch()
-            except trio.EndOfChannel:
-                return
-            for event in batch:
-                journal.record_event(event)
-
-    nursery.start_soon(record_events)
+    feed = _JournalFeed(journal, subscription)
+    nursery.start_soon(feed.run)
     log.info("journal.started", path=str(path))
-    return journal
+    return feed
 
 
 def _market_symbols(config: EngineConfig, plugins: Sequence[LoadedPlugin]) -> set[str]:
@@ -443,9 +595,23 @@ async def _stop_after(duration: float, stop: trio.Event) -> None:
     stop.set()
 
 
-async def _stop_on_signal(stop: trio.Event) -> None:
+async def _stop_on_signal(stop: trio.Event, hurry: trio.Event) -> None:
+    """SIGINT or SIGTERM: the first stops the engine gracefully (``stop``); the second skips
+    what is left of the shutdown's wait (``hurry``); a third raises ``KeyboardInterrupt``."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+        count = 0
         async for signum in received:
-            log.info("engine.signal", signal=signal.Signals(signum).name)
-            stop.set()
-            return
+            count += 1
+            name = signal.Signals(signum).name
+            if count == 1:
+                log.info("engine.signal", signal=name)
+                stop.set()
+            elif count == 2:
+                log.warning(
+                    "engine.shutdown_hurried",
+                    signal=name,
+                    reason="a second signal: not waiting for the venue any longer",
+                )
+                hurry.set()
+            else:
+                raise KeyboardInterrupt

@@ -102,6 +102,13 @@ class EngineSection:
     """Seconds between two ``aries_on_timer`` calls."""
     hook_time_budget: float = attrs.field(default=0.005, validator=_positive)
     """Seconds a hook call may take before it is counted as over budget in the statistics."""
+    on_shutdown: Literal["cancel", "leave"] = "leave"
+    """At a stop (signal, ``--duration``): ``"cancel"`` the open orders this engine placed, or
+    ``"leave"`` them working at the venue (the default: a resting order is never pulled unless
+    asked). Orders placed elsewhere are always left alone."""
+    shutdown_grace: float = attrs.field(default=10.0, validator=_positive)
+    """Seconds a stop may wait for requests in flight (and, with ``"cancel"``, for the venue to
+    confirm the cancels) before the engine closes anyway."""
 
 
 def _venue_url(kind: Literal["http", "ws"]) -> Callable[[Any, attrs.Attribute[Any], str], None]:

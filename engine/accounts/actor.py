@@ -9,11 +9,18 @@ strategies' ``SubmitOrder``/``CancelOrder`` commands; it publishes the resulting
 Trading state: ``RECONCILING`` until a snapshot has been applied, and again whenever the accounts
 socket is down (new orders are held, cancels go through); ``ACTIVE`` once the next snapshot is
 applied, when held orders are released through risk in submission order.
+
+Shutdown: ``CancelAllOrders`` (the engine's own command, ``[engine] on_shutdown = "cancel"``)
+halts the account for good, rejects held orders and cancels every open order a strategy of this
+engine placed, including those still on their way (cancelled as soon as the venue names them);
+orders placed elsewhere are left alone. ``shutdown_progress``/``wait_settled`` tell the engine
+when nothing it sent is left unanswered.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
@@ -29,7 +36,7 @@ from engine.errors import AriesError
 from engine.journal.reader import RestoredAccount
 from engine.model._time import now_ns
 from engine.model.account import AccountView
-from engine.model.enums import ConnectionState, Endpoint, Side, TradingState
+from engine.model.enums import ConnectionState, Endpoint, OrderStatus, Side, TradingState
 from engine.model.events import (
     AccountEvent,
     AccountInfoReported,
@@ -37,6 +44,7 @@ from engine.model.events import (
     AccountSynced,
     BalanceChanged,
     BalanceReported,
+    CancelAllOrders,
     CancelFailed,
     CancelOrder,
     ConnectionStateChanged,
@@ -100,6 +108,7 @@ _INPUTS = (
     ConnectionStateChanged,
     PnlCandleReceived,
     TradingStateRequested,
+    CancelAllOrders,
 )
 
 
@@ -120,6 +129,35 @@ class AccountStatistics:
     seconds_in_state: float
     held_orders: int
     book: BookStatistics
+
+
+@attrs.frozen(kw_only=True)
+class ShutdownProgress:
+    """What one account still waits for before the engine may close (``AccountActor``).
+
+    ``places``: approved orders the venue has not named yet (queued, on the wire, or of unknown
+    outcome); ``replaces``: replaces not answered; ``cancels``: cancels sent whose order is still
+    open; ``to_cancel``: after ``CancelAllOrders``, our orders not yet reported terminal (those
+    whose cancel the venue refused are counted in ``cancel_failed`` instead); ``external``: open
+    orders this engine did not place (never waited for); ``open_orders``: open orders this
+    engine placed; ``held``: orders held while reconciling, never sent.
+    """
+
+    account_id: str
+    open_orders: int
+    places: int
+    replaces: int
+    cancels: int
+    to_cancel: int
+    cancel_failed: int
+    external: int
+    held: int
+
+    @property
+    def settled(self) -> bool:
+        """True when no request of this account is left unanswered (and, after
+        ``CancelAllOrders``, every order it could cancel is terminal)."""
+        return not (self.places or self.replaces or self.cancels or self.to_cancel)
 
 
 @attrs.define(eq=False)
@@ -159,6 +197,19 @@ class AccountActor:
     # What trading should return to after reconciling: ACTIVE, or an operator's REDUCING/HALTED.
     _decided: TradingState = attrs.field(default=TradingState.ACTIVE, init=False)
     _socket_failed: bool = attrs.field(default=False, init=False)
+    # client_order_id -> the clOrdId a cancel was sent for, until the order is no longer open
+    # under that id or the cancel failed
+    _cancels_out: dict[str, str] = attrs.field(factory=dict, init=False)
+    # Set by CancelAllOrders: its reason, our orders it still has to see terminal, those it sent
+    # a cancel for itself, and those whose cancel the venue refused (left open).
+    _cancel_all: str | None = attrs.field(default=None, init=False)
+    _to_cancel: set[str] = attrs.field(factory=set, init=False)
+    _swept: set[str] = attrs.field(factory=set, init=False)
+    _cancel_refused: set[str] = attrs.field(factory=set, init=False)
+    _batch_done: trio.Event = attrs.field(factory=trio.Event, init=False)
+    # The last trading-state commands handled (TradingStateRequested, CancelAllOrders): a
+    # shutdown waits for its own to be handled, i.e. for everything published before it.
+    _state_commands: deque[Event] = attrs.field(factory=lambda: deque(maxlen=8), init=False)
 
     _restored_facts: list[Event] = attrs.field(factory=list, init=False)
 
@@ -218,7 +269,45 @@ class AccountActor:
                     await self._publish(await self._look_up_orders())
                 for event in batch:
                     await self._publish(self._handle(event))
+                self._after_batch()
                 self._publish_view()
+                self._batch_done.set()
+                self._batch_done = trio.Event()
+
+    def _after_batch(self) -> None:
+        """Bookkeeping of outstanding cancels; the cancel-all sweep once it was asked for."""
+        for client_order_id, cl_ord_id in list(self._cancels_out.items()):
+            order = self.book.order_by_client_id(client_order_id)
+            if order is None or not order.status.is_open or order.cl_ord_id != cl_ord_id:
+                del self._cancels_out[client_order_id]
+        if self._cancel_all is not None:
+            self._sweep_cancel_all()
+
+    def shutdown_progress(self) -> ShutdownProgress:
+        """What this account still waits for (read-only; for the engine's shutdown)."""
+        view = self._view()
+        owners = [self.book.owner_of(order.client_order_id) for order in view.open_orders.values()]
+        return ShutdownProgress(
+            account_id=self.account_id,
+            open_orders=len(owners) - owners.count(None),
+            places=len(view.in_flight),
+            replaces=len(self._replacing),
+            cancels=len(self._cancels_out),
+            to_cancel=len(self._to_cancel),
+            cancel_failed=len(self._cancel_refused),
+            external=owners.count(None),
+            held=len(self._held),
+        )
+
+    async def wait_settled(self, command: TradingStateRequested | CancelAllOrders) -> None:
+        """Wait until ``command`` (published for this account) was handled, and with it every
+        input published before it, and then until ``shutdown_progress().settled``.
+
+        Re-checked after each batch of inputs. Never returns if the venue never answers: bound
+        it with a timeout.
+        """
+        while command not in self._state_commands or not self.shutdown_progress().settled:
+            await self._batch_done.wait()
 
     async def _publish(self, facts: list[Event]) -> None:
         for fact in facts:
@@ -280,6 +369,9 @@ class AccountActor:
             return self._submit(event.intent)
         if isinstance(event, CancelOrder):
             return self._cancel(event)
+        if isinstance(event, CancelAllOrders):
+            self._state_commands.append(event)
+            return self._cancel_all_orders(event)
         if isinstance(event, ReplaceOrder):
             return self._replace(event)
         if isinstance(event, ReplaceFailed):
@@ -307,6 +399,7 @@ class AccountActor:
         if isinstance(event, PnlCandleReceived):
             return self._candle(event)
         if isinstance(event, TradingStateRequested):
+            self._state_commands.append(event)
             return self._requested_state(event)
         if isinstance(event, CancelFailed):
             log.warning(
@@ -315,6 +408,17 @@ class AccountActor:
                 code=event.code,
                 reason=event.reason,
             )
+            self._cancels_out.pop(event.client_order_id, None)
+            if event.client_order_id in self._swept:  # refused: not retried, left open
+                self._swept.discard(event.client_order_id)
+                self._to_cancel.discard(event.client_order_id)
+                self._cancel_refused.add(event.client_order_id)
+                log.error(
+                    "order.left_open",
+                    client_order_id=event.client_order_id,
+                    code=event.code,
+                    reason=f"its cancel ({self._cancel_all}) failed and is not retried",
+                )
             return []
         if not isinstance(event, BOOK_INPUT_TYPES):
             return []
@@ -591,7 +695,78 @@ class AccountActor:
                 side=order.side,
             )
         )
+        self._cancels_out[client_order_id] = order.cl_ord_id
         return []
+
+    def _cancel_all_orders(self, command: CancelAllOrders) -> list[Event]:
+        """Halt the account for good, reject held orders, cancel every order this engine placed.
+
+        Orders a strategy of this engine placed (they have an owner) are cancelled: the open ones
+        now, those still on their way once the venue names them (``_sweep_cancel_all``, after
+        every batch). Orders it did not place are left alone, and said so.
+        """
+        reason = command.reason
+        self._cancel_all = reason
+        self._decided = TradingState.HALTED
+        facts = self._set_state(TradingState.HALTED, reason)
+        held, self._held = self._held, []
+        facts += [
+            self._rejected(intent, "TRADING_STATE", f"account HALTED: {reason}") for intent in held
+        ]
+        view = self._view()
+        owned: list[str] = []
+        external: list[str] = []
+        for order in view.open_orders.values():
+            if self.book.owner_of(order.client_order_id) is None:
+                external.append(order.cl_ord_id)
+            elif order.client_order_id is not None:
+                owned.append(order.client_order_id)
+        self._to_cancel.update(owned)
+        self._to_cancel.update(view.in_flight)
+        self._to_cancel -= self._cancel_refused
+        log.info(
+            "account.cancel_all",
+            reason=reason,
+            open_orders=len(owned),
+            in_flight=len(view.in_flight),
+            held_rejected=len(held),
+            external_left=len(external),
+        )
+        if external:
+            log.info(
+                "account.external_orders_left",
+                count=len(external),
+                cl_ord_ids=sorted(external),
+                reason="not placed by this engine: left for whoever placed them",
+            )
+        return facts
+
+    def _sweep_cancel_all(self) -> None:
+        """Send the cancels ``CancelAllOrders`` still owes; forget orders that are done.
+
+        An order still on its way (no ``clOrdId`` yet, or named but not reported) waits; one
+        with a cancel already out for its current ``clOrdId``, or ``PENDING_CANCEL``, waits for
+        the venue's report; a replaced order gets a cancel for its new ``clOrdId``.
+        """
+        for client_order_id in sorted(self._to_cancel):
+            if self.book.is_in_flight(client_order_id):
+                continue
+            order = self.book.order_by_client_id(client_order_id)
+            if order is None:
+                if self.book.was_rejected(client_order_id):
+                    self._to_cancel.discard(client_order_id)
+                continue
+            if not order.status.is_open:
+                self._to_cancel.discard(client_order_id)
+                self._swept.discard(client_order_id)
+                continue
+            pending = order.status is OrderStatus.PENDING_CANCEL
+            if pending or not order.cl_ord_id:
+                continue
+            if self._cancels_out.get(client_order_id) == order.cl_ord_id:
+                continue
+            self._swept.add(client_order_id)
+            self._send_cancel(client_order_id)
 
     def _requested_state(self, request: TradingStateRequested) -> list[Event]:
         """``REDUCING``/``HALTED``/``ACTIVE`` by decision (a kill switch, an operator).

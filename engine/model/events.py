@@ -113,6 +113,20 @@ class CancelOrder(AccountEvent):
 
 
 @attrs.frozen(kw_only=True)
+class CancelAllOrders(AccountEvent):
+    """Command from the engine itself (never a strategy): cancel every open order it owns.
+
+    Published at shutdown when ``[engine] on_shutdown = "cancel"``. The account actor puts the
+    account in ``HALTED`` with ``reason`` (orders still queued for the venue are refused, held
+    ones rejected), sends a cancel for every open order a strategy of this engine placed (and for
+    each order still on its way, once the venue names it) and leaves orders it did not place
+    (``external``: another device, another program) alone.
+    """
+
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class ReplaceOrder(AccountEvent):
     """Command: a strategy asked to amend its open order ``client_order_id``.
 
