@@ -1,5 +1,5 @@
-"""The ``aries-engine`` command line: ``run``, ``check``, ``report`` and ``sim`` (``--help``
-documents each).
+"""The ``aries-engine`` command line: ``run``, ``check``, ``replay``, ``report`` and ``sim``
+(``--help`` documents each).
 
 Exit codes: 0 success (including Ctrl-C), 1 runtime failure, 2 usage or configuration error
 (``check``: any problem it finds).
@@ -81,6 +81,38 @@ exit status:
   1  it could not be written (e.g. the output directory is read-only)
   2  usage error, or JOURNAL is missing or not a journal"""
 
+_REPLAY_EXIT_STATUS = """\
+exit status:
+  0  the replay ran to the end of the journal (plugin faults and risk rejections
+     are part of the summary, not errors)
+  1  it failed on the way (e.g. the journal is damaged further in, or --out cannot
+     be written)
+  2  usage or config error, a plugin that cannot be loaded, an unknown --strategy,
+     or JOURNAL is missing or not a journal"""
+
+_REPLAY_DESCRIPTION = (
+    "Re-run the configured strategies and risk plugins over JOURNAL (the SQLite journal of an "
+    "earlier run) under a virtual clock, deterministically, and print what they would have "
+    "asked for. Nothing is sent anywhere and nothing is filled: this is not a backtest."
+    "\n\n"
+    "The plugins hear what the live plugins heard, in recording order: the market data of the "
+    "recorded frames, then the recorded order updates, fills, rejections, positions, balances, "
+    "trading and connection states. Those facts belong to the live run's orders, not to the "
+    "replayed ones: a replayed order the live run never placed is never filled or rejected. "
+    "The plugins start once every account has synced, as live; aries_on_timer ticks on the "
+    "recorded timeline. Each order or replace goes through the trading-state gate and the risk "
+    "plugins against the account view the live engine had at that point of the journal. "
+    "Client order ids take the live run's tag (read from the journal; --run-tag to choose), so a "
+    "deterministic strategy gets back its live ids. A journal that holds several runs is "
+    "replayed as one session."
+    "\n\n"
+    "The summary lists the events delivered by type; for each plugin its orders, cancels, "
+    "replaces and trading-state requests (counts by symbol and side, the first ones as lines) "
+    "and how they compare with those the live run recorded; the verdicts by code; and a digest "
+    "of the canonical command list (what --out writes): two replays with equal digests asked "
+    "for the same things and got the same verdicts."
+)
+
 _CONFIG_HELP = "path to the config file, e.g. engine.toml (every key: docs/config.md)"
 
 
@@ -99,7 +131,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run the engine with a config file",
         formatter_class=_HelpFormatter,
         description="Run the engine. With venue.kind = 'simulator' (the shipped engine.toml) it "
-        "starts the built-in simulator on loopback first. Ctrl-C or SIGTERM stops it cleanly.",
+        "starts the built-in simulator on loopback first. Ctrl-C or SIGTERM stops it cleanly: "
+        "strategies stop, open orders are cancelled or left (engine.on_shutdown), the engine "
+        "waits up to engine.shutdown_grace seconds for the venue, flushes the journal and "
+        "exits 0; a second Ctrl-C skips the wait.",
         epilog=_EXIT_STATUS,
     )
     run.add_argument("config", metavar="CONFIG", help=_CONFIG_HELP)
@@ -118,6 +153,13 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level",
         choices=LOG_LEVELS,
         help="minimum log level (default: engine.log_level from the config)",
+    )
+    run.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="show a live terminal view (sockets, accounts, positions, working orders, last "
+        "fills and rejections, refreshed 4 times a second); while it is on screen the log goes "
+        "to $XDG_DATA_HOME/aries-engine/engine.log and its last lines into the view",
     )
 
     check = commands.add_parser(
@@ -149,6 +191,53 @@ def _parser() -> argparse.ArgumentParser:
         "--out", required=True, metavar="FILE.html", help="where to write the report"
     )
     report.add_argument("--title", help="the page title (default: from the journal's name)")
+
+    replay = commands.add_parser(
+        "replay",
+        help="re-run the strategies over a journal and print what they would have asked for",
+        formatter_class=_HelpFormatter,
+        description=_REPLAY_DESCRIPTION,
+        epilog=_REPLAY_EXIT_STATUS,
+    )
+    replay.add_argument("journal", metavar="JOURNAL", help="path to a journal .sqlite file")
+    replay.add_argument(
+        "--config",
+        default="engine.toml",
+        metavar="CONFIG",
+        help="the config whose strategies and plugins to run (default: engine.toml)",
+    )
+    replay.add_argument(
+        "--strategy",
+        action="append",
+        metavar="NAME",
+        help="replay only this [[strategies]] entry (repeat for several; default: all of them); "
+        "the [[plugins]] always run",
+    )
+    replay.add_argument(
+        "--out",
+        metavar="FILE.jsonl",
+        help="also write every command, with its verdict, as one JSON object per line",
+    )
+    replay.add_argument(
+        "--show",
+        type=_count,
+        default=10,
+        metavar="N",
+        help="how many commands of each plugin to print as lines (default 10)",
+    )
+    replay.add_argument(
+        "--run-tag",
+        type=_run_tag,
+        metavar="TAG",
+        help="the run tag in the client order ids (default: the live run's, from the journal)",
+    )
+    replay.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="warning",
+        help="minimum level of the plugins' and the engine's log lines, on stderr "
+        "(default: warning)",
+    )
 
     sim = commands.add_parser(
         "sim",
@@ -226,6 +315,22 @@ def _port(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
+def _run_tag(text: str) -> str:
+    if not (text.isascii() and text.isalnum() and len(text) <= 16):
+        raise argparse.ArgumentTypeError(f"expected 1 to 16 letters or digits, got {text!r}")
+    return text
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -244,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sim(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "replay":
+            return _replay(args)
         if args.command == "check":
             return _check(args)
         return _run(args)
@@ -262,6 +369,12 @@ def _run(args: argparse.Namespace) -> int:
             args.log_level or config.engine.log_level,
             args.log_format or config.engine.log_format,
         )
+        dashboard_log = None
+        if args.dashboard:  # before anything logs: the view must not be scribbled over
+            from engine.dashboard import DashboardLog, default_log_path
+
+            dashboard_log = DashboardLog(default_log_path())
+            dashboard_log.install()
         pm, plugins = load_plugins(config)
         config.check_credentials()  # fail now, with exit 2, if a credential is missing
     except (ConfigError, PluginError) as exc:
@@ -269,10 +382,15 @@ def _run(args: argparse.Namespace) -> int:
             print(f"aries-engine: {line}", file=sys.stderr)
         return EXIT_USAGE
     log = structlog.get_logger("engine.cli")
-    try:
-        trio.run(
-            partial(run_engine, config, pm, plugins, duration=args.duration, handle_signals=True)
+    engine = partial(run_engine, config, pm, plugins, duration=args.duration, handle_signals=True)
+    if dashboard_log is not None:
+        from engine.dashboard import run_with_dashboard
+
+        engine = partial(
+            run_with_dashboard, engine, log_sink=dashboard_log, metrics_host=config.metrics.host
         )
+    try:
+        trio.run(engine)
     except KeyboardInterrupt:
         log.info("engine.interrupted")
         return EXIT_OK
@@ -341,6 +459,41 @@ def _report(args: argparse.Namespace) -> int:
         print(f"aries-engine report: cannot write {args.out}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     print(summary.describe())
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Replay a journal through the config's plugins; print the summary (``engine.replay``)."""
+    from engine.logging import configure_logging
+    from engine.replay import ReplayError, replay_journal, select_strategies
+
+    try:
+        config = load_config(args.config)
+        configure_logging(args.log_level, config.engine.log_format)
+        config = select_strategies(config, args.strategy)
+        result = replay_journal(
+            Path(args.journal),
+            config,
+            run_tag=args.run_tag,
+            journal_label=args.journal,
+            config_label=args.config,
+        )
+    except (ConfigError, PluginError, ReplayError) as exc:
+        for line in str(exc).splitlines():
+            print(f"aries-engine replay: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a damaged journal further in, or a bug: say where, with the trace
+        structlog.get_logger("engine.cli").critical("replay.failed", exc_info=exc)
+        return EXIT_FAILURE
+    if args.out is not None:
+        try:
+            result.write_jsonl(Path(args.out))
+        except OSError as exc:
+            print(f"aries-engine replay: cannot write {args.out}: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    print(result.summary(show=args.show), end="")
+    if args.out is not None:
+        print(f"wrote {len(result.commands)} commands to {args.out}")
     return EXIT_OK
 
 
@@ -492,7 +645,10 @@ def _connection_line(config: EngineConfig) -> str:
 
 def _engine_line(config: EngineConfig) -> str:
     e = config.engine
-    return f"logs at {e.log_level} as {e.log_format}; aries_on_timer every {e.timer_interval:g} s"
+    return (
+        f"logs at {e.log_level} as {e.log_format}; aries_on_timer every {e.timer_interval:g} s; "
+        f"at a stop, {e.on_shutdown} open orders (waiting up to {e.shutdown_grace:g} s)"
+    )
 
 
 def _check_notes(config: EngineConfig) -> list[str]:

@@ -38,6 +38,19 @@ _OSI_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,5} *\d{6}[CP]\d{8}$")
 _RUN_TAG = secrets.token_hex(3)  # keeps client order ids unique across restarts
 
 
+def client_order_id_prefix(name: str, run_tag: str) -> str:
+    """How the client order ids of plugin ``name`` begin in a run tagged ``run_tag``.
+
+    ``<name, cut to 16>-<6 hex of its hash>-<run tag>-``; the order's counter follows. With
+    ``run_tag=""`` it is the part shared by every run (``aries-engine replay`` reads the tag of a
+    recorded run from there).
+    """
+    # The name is cut to fit the venue's 50 characters; its hash keeps two instances whose
+    # names share a beginning apart.
+    digest = hashlib.blake2s(name.encode(), digest_size=3).hexdigest()
+    return f"{name[:16]}-{digest}-{run_tag}-" if run_tag else f"{name[:16]}-{digest}-"
+
+
 def _to_decimal(name: str, value: Decimal | int | str | None) -> Decimal | None:
     if value is None:
         return None
@@ -58,6 +71,9 @@ class StrategyContext:
     _emit: Callable[[Event], None]
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     log: Any = attrs.field(init=False)
+    run_tag: str | None = attrs.field(default=None, kw_only=True)
+    """The tag in this context's client order ids; ``None``: this process' random one. Fixed by
+    ``aries-engine replay`` so that replayed ids are reproducible."""
 
     def __attrs_post_init__(self) -> None:
         self.log = structlog.get_logger("strategy").bind(plugin=self.name)
@@ -220,10 +236,7 @@ class StrategyContext:
 
     @property
     def _id_prefix(self) -> str:
-        # The name is cut to fit the venue's 50 characters; its hash keeps two instances whose
-        # names share a beginning apart.
-        digest = hashlib.blake2s(self.name.encode(), digest_size=3).hexdigest()
-        return f"{self.name[:16]}-{digest}-{_RUN_TAG}-"
+        return client_order_id_prefix(self.name, self.run_tag or _RUN_TAG)
 
     def _next_id(self) -> str:
         client_order_id = f"{self._id_prefix}{next(self._ids)}"

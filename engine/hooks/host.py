@@ -126,6 +126,9 @@ class PluginHost:
     timer_interval: float = 1.0
     quotes: dict[str, Quote] = attrs.field(factory=dict)
     """The latest quote per symbol, kept by the host; the risk gate reads the same mapping."""
+    run_tag: str | None = None
+    """The run tag of the plugins' client order ids (``StrategyContext.run_tag``); ``None``:
+    this process' random one."""
     _states: dict[int, _PluginState] = attrs.field(factory=dict, init=False)
     _impls: dict[str, list[BoundImpl]] = attrs.field(factory=dict, init=False)
     _outbox: list[Event] = attrs.field(factory=list, init=False)
@@ -135,7 +138,12 @@ class PluginHost:
     def __attrs_post_init__(self) -> None:
         for loaded in self.plugins:
             ctx = StrategyContext(
-                loaded.name, loaded.accounts, self.views, self.quotes, self._outbox.append
+                loaded.name,
+                loaded.accounts,
+                self.views,
+                self.quotes,
+                self._outbox.append,
+                run_tag=self.run_tag,
             )
             self._states[id(loaded.obj)] = _PluginState(loaded=loaded, ctx=ctx)
         for hook_name in {

@@ -1,0 +1,1 @@
+"""Tests of ``aries-engine run --dashboard`` (engine/dashboard)."""
