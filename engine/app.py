@@ -237,6 +237,7 @@ async def _run_actors(
     stopping: tuple[trio.Event, trio.Event],
     mark_started: Callable[[EngineHandle], None],
 ) -> None:
+    structlog.contextvars.bind_contextvars(actor="engine")  # tasks started below bind their own
     stop, hurry = stopping
     bus = EventBus()
     views = AccountViews()

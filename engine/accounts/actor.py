@@ -248,7 +248,7 @@ class AccountActor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Consume this account's inputs until the bus closes."""
-        structlog.contextvars.bind_contextvars(account=self.account_id)
+        structlog.contextvars.bind_contextvars(actor="account", account=self.account_id)
         subscription = self.bus.subscribe(
             f"account:{self.account_id}", accepts=_INPUTS, where=self._is_mine
         )

@@ -263,6 +263,7 @@ class ThrottledDispatcher:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Send requests until every sender closed the channel and nothing is queued."""
+        structlog.contextvars.bind_contextvars(actor="dispatch")
         task_status.started()
         async with self.requests:
             while True:
@@ -383,6 +384,10 @@ class ThrottledDispatcher:
 
     async def _send(self, item: _Queued) -> None:
         request = item.request
+        with structlog.contextvars.bound_contextvars(account=request.account_id):
+            await self._send_request(item, request)
+
+    async def _send_request(self, item: _Queued, request: DispatchRequest) -> None:
         if isinstance(request, CancelRequest):
             await self._send_cancel(request)
         elif self.halted is not None and self.halted(request.account_id):

@@ -77,6 +77,8 @@ class StrategyContext:
 
     def __attrs_post_init__(self) -> None:
         self.log = structlog.get_logger("strategy").bind(plugin=self.name)
+        if len(self.accounts) == 1:
+            self.log = self.log.bind(account=self.accounts[0])
 
     def submit(
         self,

@@ -160,6 +160,7 @@ class PluginHost:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver events, once ``start_plugins`` has run, until the bus closes."""
+        structlog.contextvars.bind_contextvars(actor="plugins")
         subscription = self.bus.subscribe(
             "plugins", accepts=tuple(HOOK_FOR_EVENT), conflate=market_conflation_key
         )
