@@ -342,6 +342,7 @@ async def _run_actors(
             metrics.collector.connections = connections
             metrics.collector.dispatcher = dispatcher
             metrics.collector.host = host
+            host.on_batch = metrics.recorder.observe_delivery
             metrics.collector.risk = risk
         if config.market.enabled:
             pinned = _market_symbols(config, plugins)

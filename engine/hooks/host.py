@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from engine.bus import EventBus
 from engine.hooks._calls import BoundImpl, implementations
 from engine.hooks.context import StrategyContext
 from engine.hooks.manager import LoadedPlugin
+from engine.model._time import now_ns
 from engine.model.events import (
     AccountEvent,
     AccountInfoChanged,
@@ -124,6 +125,9 @@ class PluginHost:
     views: AccountViews
     time_budget: float = 0.005
     timer_interval: float = 1.0
+    on_batch: Callable[[Sequence[Event], int], None] | None = None
+    """Called with each batch taken for delivery and the wall clock (ns) then (the metrics'
+    receive → strategy lag)."""
     quotes: dict[str, Quote] = attrs.field(factory=dict)
     """The latest quote per symbol, kept by the host; the risk gate reads the same mapping."""
     run_tag: str | None = None
@@ -176,6 +180,8 @@ class PluginHost:
                     batch = await subscription.receive_batch()
                 except trio.EndOfChannel:
                     return
+            if batch and self.on_batch is not None:
+                self.on_batch(batch, now_ns())
             for event in batch:
                 self.deliver(event)
             if trio.current_time() >= next_tick:

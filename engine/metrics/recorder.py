@@ -18,6 +18,9 @@ recorder is a collector of the run's registry):
   (``stream="market"``) and account facts derived from venue reports (``stream="account"``).
   The plugin host drains its own subscription the same way, so this approximates what a
   strategy sees; it does not include the hook calls themselves.
+* ``aries_strategy_lag_seconds{stream}``: receive → strategy: the same, measured by the plugin
+  host when it takes a batch to deliver to the hooks (``observe_delivery``, wired as the host's
+  ``on_batch``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 
 import attrs
 import trio
@@ -127,9 +130,11 @@ class EventRecorder:
     rejections: Counter[str] = attrs.field(factory=Counter, init=False)
     risk_rejections: Counter[str] = attrs.field(factory=Counter, init=False)
     lag: dict[str, LagHistogram] = attrs.field(init=False)
+    delivery_lag: dict[str, LagHistogram] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.lag = {stream: LagHistogram() for stream in STREAMS}
+        self.delivery_lag = {stream: LagHistogram() for stream in STREAMS}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Subscribe, report ``started()``, then count until the bus closes."""
@@ -164,6 +169,14 @@ class EventRecorder:
             self.rejections[event.source] += 1
             if event.source == "risk":
                 self.risk_rejections[event.code] += 1
+
+    def observe_delivery(self, batch: Sequence[Event], delivered_ns: int) -> None:
+        """Receive → strategy: called by the plugin host with each batch it delivers."""
+        for event in batch:
+            stream = "market" if isinstance(event, _MARKET) else "account"
+            if stream == "market" or isinstance(event, _ACCOUNT):
+                lag = max(0, delivered_ns - event.ts_recv) / 1e9
+                self.delivery_lag[stream].observe(lag)
 
     def collect(self) -> Iterator[Metric]:
         """The metric families of one scrape (known label values are always present, at 0)."""
@@ -204,6 +217,14 @@ class EventRecorder:
         for stream, histogram in self.lag.items():
             lag.add_metric([stream], histogram.cumulative(), histogram.total)
         yield lag
+        to_strategy = HistogramMetricFamily(
+            "aries_strategy_lag_seconds",
+            "Receive → strategy: from the frame's arrival to the plugin host's delivery.",
+            labels=["stream"],
+        )
+        for stream, histogram in self.delivery_lag.items():
+            to_strategy.add_metric([stream], histogram.cumulative(), histogram.total)
+        yield to_strategy
 
     def _lag(self, stream: str, event: Event, received_ns: int) -> None:
         self.lag[stream].observe(max(0, received_ns - event.ts_recv) / 1e9)

@@ -111,6 +111,7 @@ async def test_a_scrape_shows_sockets_orders_risk_rejections_accounts_and_lag() 
     assert value(samples, "aries_bus_delivered_events_total", subscription="metrics") > 0
     assert value(samples, "aries_event_lag_seconds_count", stream="market") > 0
     assert value(samples, "aries_event_lag_seconds_count", stream="account") > 0
+    assert value(samples, "aries_strategy_lag_seconds_count", stream="market") > 0
     assert value(samples, "aries_events_total", type="OrderFilled") >= 1
 
     # A private registry per run: nothing leaked into the process-wide default one.
