@@ -228,7 +228,9 @@ class ConnectionSupervisor:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Connect, and reconnect for ever; see the module docstring."""
-        structlog.contextvars.bind_contextvars(endpoint=str(self.handler.endpoint))
+        structlog.contextvars.bind_contextvars(
+            actor="connection", endpoint=str(self.handler.endpoint)
+        )
 
         def ready() -> None:
             self._started = True
