@@ -527,7 +527,7 @@ def _validator_errors(
     """The ``ConfigValueError``s of the validators of the keys of ``value`` that structure."""
     try:
         hints = get_type_hints(type_)
-    except Exception:  # an annotation that cannot be resolved: no extra detail
+    except (NameError, TypeError):  # an annotation that cannot be resolved: no extra detail
         return []
     errors: list[ConfigValueError] = []
     for field in attrs.fields(type_):
@@ -535,14 +535,16 @@ def _validator_errors(
             continue
         try:
             structured = converter.structure(value[field.name], hints[field.name])
-        except Exception:
-            continue  # already reported by cattrs
+        except (cattrs.BaseValidationError, ValueError, TypeError):
+            continue  # a type problem: cattrs reports it with the key
         try:
             field.validator(None, field, structured)
         except ConfigValueError as error:
             errors.append(error)
-        except Exception:  # a validator that needs the instance: it runs when it is built
-            pass
+        except (AttributeError, TypeError):
+            # A validator that reads the instance (None here) runs, and reports, when the
+            # section is built.
+            continue
     return errors
 
 
