@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-import attrs
 import trio
 import trio.testing
 
@@ -17,61 +14,10 @@ from engine.model import (
     OrderIntent,
     OrderPlaced,
     OrderPlaceFailed,
-    OrderStatus,
-    OrderType,
     Side,
-    TimeInForce,
 )
 from tests.conftest import make_intent
-
-
-@attrs.frozen
-class Ack:
-    success: bool
-    cl_ord_id: str
-    status: OrderStatus = OrderStatus.NEW
-    reject_reason: str = ""
-    text: str = ""
-
-
-@attrs.define
-class FakeGateway:
-    """Records (virtual time, what) for every call; fails as told."""
-
-    calls: list[tuple[float, str]] = attrs.field(factory=list)
-    failures: list[Exception] = attrs.field(factory=list)
-
-    async def place_order(self, intent: OrderIntent) -> Ack:
-        self.calls.append((trio.current_time(), intent.client_order_id))
-        await trio.lowlevel.checkpoint()
-        if self.failures:
-            raise self.failures.pop(0)
-        return Ack(success=True, cl_ord_id=f"CL-{intent.client_order_id}")
-
-    async def cancel_order(
-        self, *, account_id: str, cl_ord_id: str, symbol: str, side: Side
-    ) -> Ack:
-        self.calls.append((trio.current_time(), f"cancel {cl_ord_id}"))
-        await trio.lowlevel.checkpoint()
-        return Ack(success=True, cl_ord_id=cl_ord_id)
-
-    async def replace_order(
-        self,
-        *,
-        account_id: str,
-        cl_ord_id: str,
-        symbol: str,
-        side: Side | None = None,
-        type: OrderType | None = None,
-        qty: Decimal | None = None,
-        price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-        time_in_force: TimeInForce | None = None,
-        client_id: str | None = None,
-    ) -> Ack:
-        self.calls.append((trio.current_time(), f"replace {cl_ord_id}"))
-        await trio.lowlevel.checkpoint()
-        return Ack(success=True, cl_ord_id=f"NEW-{cl_ord_id}")
+from tests.dispatch.fakes import FakeGateway
 
 
 async def run_dispatcher(
@@ -102,8 +48,8 @@ async def test_orders_go_out_in_order_at_the_configured_rate(
     start = trio.current_time()
     intents = [make_intent(client_order_id=f"o{i}") for i in range(6)]
     events = await run_dispatcher(gateway, list(intents), rate=2, burst=2)
-    times = [round(t - start, 6) for t, _ in gateway.calls]
-    assert [what for _, what in gateway.calls] == [f"o{i}" for i in range(6)]
+    times = gateway.times(start)
+    assert gateway.sent() == [f"o{i}" for i in range(6)]
     assert times == [0, 0, 0.5, 1.0, 1.5, 2.0]
     assert [e.client_order_id for e in events if isinstance(e, OrderPlaced)] == [  # none lost
         f"o{i}" for i in range(6)
@@ -127,21 +73,27 @@ async def test_pending_cancels_go_before_pending_orders(
         cancel,
     ]
     await run_dispatcher(gateway, items, rate=1, burst=1)
-    assert [what for _, what in gateway.calls] == ["cancel CL-old", "o1", "o2"]
+    assert [(c.kind, c.label) for c in gateway.calls] == [
+        ("cancel", "CL-old"),
+        ("place", "o1"),
+        ("place", "o2"),
+    ]
 
 
 async def test_a_429_is_retried_after_retry_after(autojump_clock: trio.testing.MockClock) -> None:
-    gateway = FakeGateway(failures=[RateLimitedError("slow down", status=429, retry_after=3.0)])
+    gateway = FakeGateway(
+        place_failures=[RateLimitedError("slow down", status=429, retry_after=3.0)]
+    )
     start = trio.current_time()
     events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
-    assert [round(t - start, 6) for t, _ in gateway.calls] == [0, 3.0]
+    assert gateway.times(start) == [0, 3.0]
     assert [type(e) for e in events] == [OrderPlaced]
     assert isinstance(events[0], OrderPlaced)
     assert events[0].cl_ord_id == "CL-o1"
 
 
 async def test_an_unknown_outcome_is_never_resent(autojump_clock: trio.testing.MockClock) -> None:
-    gateway = FakeGateway(failures=[RequestError("read timeout", outcome_unknown=True)])
+    gateway = FakeGateway(place_failures=[RequestError("read timeout", outcome_unknown=True)])
     events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
     assert len(gateway.calls) == 1
     [failed] = events
@@ -151,7 +103,9 @@ async def test_an_unknown_outcome_is_never_resent(autojump_clock: trio.testing.M
 
 
 async def test_a_refusal_is_reported_not_retried(autojump_clock: trio.testing.MockClock) -> None:
-    gateway = FakeGateway(failures=[RequestError("bad qty", status=400, code="INVALID_FIELD")])
+    gateway = FakeGateway(
+        place_failures=[RequestError("bad qty", status=400, code="INVALID_FIELD")]
+    )
     events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
     assert len(gateway.calls) == 1
     [failed] = events
@@ -166,11 +120,11 @@ async def test_a_429_storm_gives_up_after_the_retries_and_says_so(
     storm: list[Exception] = [
         RateLimitedError("slow down", status=429, retry_after=2.0) for _ in range(10)
     ]
-    gateway = FakeGateway(failures=storm)
+    gateway = FakeGateway(place_failures=storm)
     start = trio.current_time()
     events = await run_dispatcher(gateway, [make_intent(client_order_id="o1")], rate=100, burst=5)
     # five retries after the first try, each 2 s apart, then a definite failure (never unknown)
-    assert [round(t - start, 6) for t, _ in gateway.calls] == [0, 2, 4, 6, 8, 10]
+    assert gateway.times(start) == [0, 2, 4, 6, 8, 10]
     [failed] = events
     assert isinstance(failed, OrderPlaceFailed)
     assert (failed.code, failed.outcome_unknown) == ("RATE_LIMITED", False)
