@@ -147,6 +147,16 @@ class RequestRecorder(Protocol):
     ) -> None: ...
 
 
+@attrs.frozen
+class _Failure:
+    """A request that failed: the code and reason to report; ``unknown`` when it may have
+    reached the venue anyway."""
+
+    code: str
+    reason: str
+    unknown: bool = False
+
+
 @attrs.frozen(kw_only=True)
 class DispatcherStatistics:
     """Counters of the dispatcher (``queued``: requests waiting for a token)."""
@@ -407,6 +417,20 @@ class ThrottledDispatcher:
         else:
             await self._send_place(request)
 
+    async def _request(
+        self, call: Callable[[], Awaitable[_T]], client_order_id: str
+    ) -> _T | _Failure:
+        """``call()`` (retried on 429/503), or why it failed: the code and reason to report, and
+        whether the request may have reached the venue anyway."""
+        try:
+            return await self._retrying_429(call, client_order_id)
+        except RateLimitedError as exc:
+            return _Failure("RATE_LIMITED", str(exc))
+        except AuthError as exc:
+            return _Failure(exc.code, str(exc))
+        except RequestError as exc:
+            return _Failure(exc.code or "REQUEST_FAILED", str(exc), exc.outcome_unknown)
+
     async def _retrying_429(self, call: Callable[[], Awaitable[_T]], client_order_id: str) -> _T:
         """``call()``, again after ``Retry-After`` while the venue answers 429/503.
 
@@ -458,35 +482,25 @@ class ThrottledDispatcher:
     async def _send_place(self, intent: OrderIntent) -> None:
         outcome: Event
         self._places_sent += 1
-        try:
-            ack = await self._retrying_429(
-                partial(self.gateway.place_order, intent), intent.client_order_id
+        ack = await self._request(partial(self.gateway.place_order, intent), intent.client_order_id)
+        if isinstance(ack, _Failure):
+            outcome = self._place_failed(intent, ack.code, ack.reason, unknown=ack.unknown)
+        elif ack.success and ack.cl_ord_id:
+            log.info(
+                "order.placed",
+                client_order_id=intent.client_order_id,
+                cl_ord_id=ack.cl_ord_id,
+                status=ack.status,
             )
-        except RateLimitedError as exc:
-            outcome = self._place_failed(intent, "RATE_LIMITED", str(exc))
-        except AuthError as exc:
-            outcome = self._place_failed(intent, exc.code, str(exc))
-        except RequestError as exc:
-            outcome = self._place_failed(
-                intent, exc.code or "REQUEST_FAILED", str(exc), unknown=exc.outcome_unknown
+            outcome = OrderPlaced(
+                account_id=intent.account_id,
+                client_order_id=intent.client_order_id,
+                cl_ord_id=ack.cl_ord_id,
             )
         else:
-            if ack.success and ack.cl_ord_id:
-                log.info(
-                    "order.placed",
-                    client_order_id=intent.client_order_id,
-                    cl_ord_id=ack.cl_ord_id,
-                    status=ack.status,
-                )
-                outcome = OrderPlaced(
-                    account_id=intent.account_id,
-                    client_order_id=intent.client_order_id,
-                    cl_ord_id=ack.cl_ord_id,
-                )
-            else:
-                outcome = self._place_failed(
-                    intent, "VENUE_REJECTED", ack.reject_reason or ack.text or str(ack.status)
-                )
+            outcome = self._place_failed(
+                intent, "VENUE_REJECTED", ack.reject_reason or ack.text or str(ack.status)
+            )
         body = {"clientId": intent.client_order_id}
         self._record(PLACE_PATH, intent.account_id, body, outcome)
         await self.bus.publish(outcome)
@@ -535,36 +549,28 @@ class ThrottledDispatcher:
             time_in_force=terms.time_in_force,
             client_id=request.client_order_id,
         )
-        try:
-            ack = await self._retrying_429(call, request.client_order_id)
-        except RateLimitedError as exc:
-            outcome = self._replace_failed(request, "RATE_LIMITED", str(exc))
-        except AuthError as exc:
-            outcome = self._replace_failed(request, exc.code, str(exc))
-        except RequestError as exc:
-            outcome = self._replace_failed(
-                request, exc.code or "REQUEST_FAILED", str(exc), unknown=exc.outcome_unknown
+        ack = await self._request(call, request.client_order_id)
+        if isinstance(ack, _Failure):
+            outcome = self._replace_failed(request, ack.code, ack.reason, unknown=ack.unknown)
+        elif ack.success and ack.cl_ord_id:
+            log.info(
+                "order.replaced",
+                client_order_id=request.client_order_id,
+                cl_ord_id=ack.cl_ord_id,
+                orig_cl_ord_id=request.cl_ord_id,
             )
+            outcome = OrderReplaceAccepted(
+                account_id=request.account_id,
+                client_order_id=request.client_order_id,
+                cl_ord_id=ack.cl_ord_id,
+                orig_cl_ord_id=request.cl_ord_id,
+            )
+        elif ack.success:  # accepted, but without the new handle: it may have been replaced
+            reason = "replace accepted without the new clOrdId"
+            outcome = self._replace_failed(request, "NO_CL_ORD_ID", reason, unknown=True)
         else:
-            if ack.success and ack.cl_ord_id:
-                log.info(
-                    "order.replaced",
-                    client_order_id=request.client_order_id,
-                    cl_ord_id=ack.cl_ord_id,
-                    orig_cl_ord_id=request.cl_ord_id,
-                )
-                outcome = OrderReplaceAccepted(
-                    account_id=request.account_id,
-                    client_order_id=request.client_order_id,
-                    cl_ord_id=ack.cl_ord_id,
-                    orig_cl_ord_id=request.cl_ord_id,
-                )
-            elif ack.success:  # accepted, but without the new handle: it may have been replaced
-                reason = "replace accepted without the new clOrdId"
-                outcome = self._replace_failed(request, "NO_CL_ORD_ID", reason, unknown=True)
-            else:
-                reason = ack.text or "replace refused"
-                outcome = self._replace_failed(request, "VENUE_REJECTED", reason)
+            reason = ack.text or "replace refused"
+            outcome = self._replace_failed(request, "VENUE_REJECTED", reason)
         body = {"clientId": request.client_order_id, "origClOrdId": request.cl_ord_id}
         self._record(REPLACE_PATH, request.account_id, body | terms.body(), outcome)
         await self.bus.publish(outcome)
@@ -592,23 +598,17 @@ class ThrottledDispatcher:
             symbol=request.symbol,
             side=request.side,
         )
-        try:
-            result = await self._retrying_429(call, request.client_order_id)
-        except RateLimitedError as exc:
-            await self._cancel_failed(request, "RATE_LIMITED", str(exc))
-        except AuthError as exc:
-            await self._cancel_failed(request, exc.code, str(exc))
-        except RequestError as exc:
-            await self._cancel_failed(request, exc.code or "REQUEST_FAILED", str(exc))
+        result = await self._request(call, request.client_order_id)
+        if isinstance(result, _Failure):
+            await self._cancel_failed(request, result.code, result.reason)
+        elif not result.success:
+            await self._cancel_failed(request, "VENUE_REJECTED", result.text)
         else:
-            if not result.success:
-                await self._cancel_failed(request, "VENUE_REJECTED", result.text)
-            else:
-                log.info(
-                    "order.cancel_sent",
-                    client_order_id=request.client_order_id,
-                    cl_ord_id=request.cl_ord_id,
-                )
+            log.info(
+                "order.cancel_sent",
+                client_order_id=request.client_order_id,
+                cl_ord_id=request.cl_ord_id,
+            )
 
     async def _cancel_failed(self, request: CancelRequest, code: str, reason: str) -> None:
         self._failures += 1
