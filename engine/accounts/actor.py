@@ -456,13 +456,14 @@ class AccountActor:
                     intent, "DISPATCH_QUEUE_FULL", "too many orders waiting to be sent", "engine"
                 )
             ]
-        verdict = self.risk_check(intent, self._view())
+        view = self._view()
+        verdict = self.risk_check(intent, view)
         if self.journal is not None:
             self.journal.record_intent(intent)
             self.journal.record_verdict(intent.client_order_id, verdict)
         if not verdict.approved:
             return [self._rejected(intent, verdict.code or "RISK_REJECTED", verdict.reason, "risk")]
-        self.book.track_intent(intent, reserve=self._reserve(intent))
+        self.book.track_intent(intent, reserve=self._reserve(intent, view))
         log.info(
             "order.sending",
             client_order_id=intent.client_order_id,
@@ -475,8 +476,9 @@ class AccountActor:
         self.dispatch.send_nowait(intent)  # room checked above, and no checkpoint since
         return []
 
-    def _reserve(self, intent: OrderIntent) -> Decimal:
-        amount = None if self.reservation is None else self.reservation(intent, self._view())
+    def _reserve(self, intent: OrderIntent, view: AccountView) -> Decimal:
+        """What an approved ``intent`` reserves, priced on the ``view`` risk approved it on."""
+        amount = None if self.reservation is None else self.reservation(intent, view)
         return reservation_for(intent) if amount is None else amount
 
     def _view(self) -> AccountView:
@@ -522,14 +524,15 @@ class AccountActor:
         if self._dispatch_full():
             reason = "too many requests waiting to be sent"
             return [self._replace_refused(command, "DISPATCH_QUEUE_FULL", reason)]
-        verdict = self.risk_check(replacement, self._view())
+        view = self._view()
+        verdict = self.risk_check(replacement, view)
         if self.journal is not None:
             self.journal.record_intent(replacement)
             self.journal.record_verdict(client_order_id, verdict)
         if not verdict.approved:
             code = verdict.code or "RISK_REJECTED"
             return [self._replace_refused(command, code, verdict.reason, "risk")]
-        self.book.track_intent(replacement, reserve=self._reserve(replacement))
+        self.book.track_intent(replacement, reserve=self._reserve(replacement, view))
         self._replacing.add(client_order_id)
         log.info(
             "order.replacing",
