@@ -55,6 +55,11 @@ class RiskGate:
             if id(impl.plugin) in by_object
         ]
 
+    def _registered(self, plugin: LoadedPlugin) -> bool:
+        """False once the host unregistered ``plugin`` after a fault (a dict lookup: pluggy's
+        ``is_registered`` scans every plugin, on every verdict)."""
+        return self.pm.get_plugin(plugin.name) is plugin.obj
+
     def reservation(self, intent: OrderIntent, account: AccountView) -> Decimal | None:
         """What an approved ``intent`` should reserve, by the first plugin that says; ``None``
         when none does (or one raised, or answered nonsense: logged), for the engine's default."""
@@ -65,7 +70,7 @@ class RiskGate:
             "now_ns": self.clock(),
         }
         for plugin, impl in self._reservation_impls:
-            if intent.account_id not in plugin.accounts or not self.pm.is_registered(plugin.obj):
+            if intent.account_id not in plugin.accounts or not self._registered(plugin):
                 continue
             try:
                 amount = impl(arguments)
@@ -96,7 +101,7 @@ class RiskGate:
         for plugin, impl in self._impls:
             if intent.account_id not in plugin.accounts:
                 continue
-            if not self.pm.is_registered(plugin.obj):
+            if not self._registered(plugin):
                 # Disabled by the plugin host after a hook raised: its state is no longer kept
                 # up to date, so its answer cannot be trusted (fail closed).
                 self.rejections += 1
