@@ -142,25 +142,51 @@ def json_type(value: object) -> str:
 # --- scalar hooks ---------------------------------------------------------------------------------
 
 
+#: Parsed values of recent decimal and timestamp strings (and epoch-ms integers). Prices, sizes
+#: and timestamps repeat a lot in a feed, and ``Decimal``/``datetime`` are immutable, so a hit
+#: returns the shared object. Only valid values are stored; a full cache is emptied.
+_DECIMAL_CACHE: dict[str, Decimal] = {}
+_DATETIME_CACHE: dict[str | int, datetime] = {}
+_CACHE_LIMIT = 8192
+
+
 def structure_decimal(value: object, _: object = None) -> Decimal:
     """A finite, sanely bounded ``Decimal`` from a decimal string or a JSON number."""
     if type(value) is str:
-        # The pattern admits only finite decimal notation (no NaN/Infinity, "_" or spaces).
-        if len(value) > _MAX_DECIMAL_CHARS or _decimal_match(value) is None:
-            finite = "" if value.lstrip("+-").lower() not in _NON_FINITE else "finite "
-            raise ValueError(f"not a {finite}decimal: {value[:32]!r}")
+        cached = _DECIMAL_CACHE.get(value)
+        if cached is not None:
+            return cached
+        result = _parse_decimal_string(value)
+        if len(_DECIMAL_CACHE) >= _CACHE_LIMIT:
+            _DECIMAL_CACHE.clear()
+        _DECIMAL_CACHE[value] = result
+        return result
+    return _decimal_from_number(value)
+
+
+def _parse_decimal_string(value: str) -> Decimal:
+    # The pattern admits only finite decimal notation (no NaN/Infinity, "_" or spaces).
+    if len(value) > _MAX_DECIMAL_CHARS or _decimal_match(value) is None:
+        finite = "" if value.lstrip("+-").lower() not in _NON_FINITE else "finite "
+        raise ValueError(f"not a {finite}decimal: {value[:32]!r}")
+    return _bounded(Decimal(value), value)
+
+
+def _decimal_from_number(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int) and not isinstance(value, bool):
         result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(str(value))
     else:
-        if isinstance(value, Decimal):
-            result = value
-        elif isinstance(value, int) and not isinstance(value, bool):
-            result = Decimal(value)
-        elif isinstance(value, float):
-            result = Decimal(str(value))
-        else:
-            raise TypeError(f"expected a decimal string or number, got {json_type(value)}")
-        if not result.is_finite():
-            raise ValueError(f"not a finite decimal: {value!r}")
+        raise TypeError(f"expected a decimal string or number, got {json_type(value)}")
+    if not result.is_finite():
+        raise ValueError(f"not a finite decimal: {value!r}")
+    return _bounded(result, value)
+
+
+def _bounded(result: Decimal, value: object) -> Decimal:
     exponent = result.adjusted()
     if exponent > _MAX_EXPONENT or (exponent < _MIN_EXPONENT and result):
         raise ValueError(f"decimal out of range: {str(value)[:32]!r}")
@@ -181,6 +207,21 @@ def _from_epoch_ms(ms: int | Decimal | float) -> datetime:
 
 def structure_datetime(value: object, _: object = None) -> datetime:
     """An aware UTC ``datetime`` from RFC 3339 text (with offset) or epoch milliseconds."""
+    kind = type(value)
+    if kind is str or kind is int:
+        key: str | int = value  # type: ignore[assignment]
+        cached = _DATETIME_CACHE.get(key)
+        if cached is not None:
+            return cached
+        result = _parse_datetime(value)
+        if len(_DATETIME_CACHE) >= _CACHE_LIMIT:
+            _DATETIME_CACHE.clear()
+        _DATETIME_CACHE[key] = result
+        return result
+    return _parse_datetime(value)
+
+
+def _parse_datetime(value: object) -> datetime:
     if type(value) is str:
         if len(value) > protocol.MAX_TIMESTAMP_CHARS:
             raise ValueError(f"timestamp too long: {value[:32]!r}")

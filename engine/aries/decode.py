@@ -32,10 +32,10 @@ Which variants are accepted, and where each is looked for, is decided by the tab
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import cattrs
@@ -845,6 +845,15 @@ def _decode(
     if not env.type_ok:
         raise WireError("type", f"expected a string, got {json_type(env.obj.get('type'))}")
     envelope_type, action, event_type = env.type, env.action, env.event_type
+    if (
+        event_type is not None
+        and action not in _CONTROL_ACTIONS
+        and envelope_type not in _CONTROL_TYPES
+    ):
+        # The hot path (data events: quotes, orders...) skips the control-message checks.
+        decode_event = _EVENT_DECODERS.get(event_type)
+        if decode_event is not None:
+            return decode_event(env, ts_recv, converter)
     if envelope_type == protocol.TYPE_ERROR or action == protocol.ERROR_ACTION:
         return _error(env)
     if envelope_type == protocol.TYPE_PONG:
@@ -870,36 +879,80 @@ def _decode(
         return Unsubscribed(id=env.id(), topic=env.topic())
     if _is_account_snapshot_event(env):
         return _snapshot(env, ts_recv, converter)
-    if event_type in protocol.ACCOUNT_EVENT_TYPES:
-        return _account_event(env, ts_recv, converter)
     if event_type is not None:
-        if event_type in protocol.QUOTE_EVENT_TYPES:
-            data = env.object_at(protocol.EVENT_DATA_KEY)
-            quote = structure(converter, data, WireQuote, path="payload.data")
-            return QuoteUpdate(data=quote, ts_event=env.timestamp(), ts_recv=ts_recv)
-        if event_type in protocol.TRADE_EVENT_TYPES:
-            data = env.object_at(protocol.EVENT_DATA_KEY)
-            trade = structure(converter, data, WireTrade, path="payload.data")
-            return TradeUpdate(data=trade, ts_event=env.timestamp(), ts_recv=ts_recv)
-        if event_type == protocol.EVENT_MARKET_STATUS:
-            return _market_status(env, ts_recv)
-        if event_type in protocol.LEVEL2_EVENT_TYPES:
-            return _level2(env, ts_recv, converter)
-        if event_type in protocol.TIME_AND_SALES_EVENT_TYPES:
-            return _time_and_sales(env, ts_recv, converter)
-        if event_type in protocol.GREEKS_EVENT_TYPES:
-            return _greeks(env, ts_recv, converter)
-        if event_type in protocol.PNL_EVENT_TYPES:
-            return _pnl(env, ts_recv, converter)
-        if event_type in protocol.WATCHLIST_EVENT_TYPES:
-            return _watchlist(env, ts_recv, converter)
-        if event_type in protocol.NEWS_EVENT_TYPES:
-            return _news(env, ts_recv, converter)
+        decode_event = _EVENT_DECODERS.get(event_type)
+        if decode_event is not None:
+            return decode_event(env, ts_recv, converter)
     if _is_chart_event(env):
         return _chart(env, ts_recv, converter)
     if envelope_type == protocol.TYPE_RESPONSE and action is None:
         return _response(env)
     return UnknownMessage(type=envelope_type, action=action, event_type=event_type)
+
+
+def _quote(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> QuoteUpdate:
+    data = env.object_at(protocol.EVENT_DATA_KEY)
+    quote = structure(converter, data, WireQuote, path="payload.data")
+    return QuoteUpdate(data=quote, ts_event=env.timestamp(), ts_recv=ts_recv)
+
+
+def _trade(env: _Envelope, ts_recv: int, converter: cattrs.Converter) -> TradeUpdate:
+    data = env.object_at(protocol.EVENT_DATA_KEY)
+    trade = structure(converter, data, WireTrade, path="payload.data")
+    return TradeUpdate(data=trade, ts_event=env.timestamp(), ts_recv=ts_recv)
+
+
+def _market_status_event(env: _Envelope, ts_recv: int, _: cattrs.Converter) -> MarketStatus:
+    return _market_status(env, ts_recv)
+
+
+_EventDecoder = Callable[[_Envelope, int, cattrs.Converter], AriesMessage]
+
+
+def _event_decoders() -> dict[str, _EventDecoder]:
+    """``payload.type`` → its decoder; where the protocol tables overlap, the earlier row wins."""
+    table: list[tuple[Iterable[str], _EventDecoder]] = [
+        (protocol.ACCOUNT_EVENT_TYPES, _account_event),
+        (protocol.QUOTE_EVENT_TYPES, _quote),
+        (protocol.TRADE_EVENT_TYPES, _trade),
+        ((protocol.EVENT_MARKET_STATUS,), _market_status_event),
+        (protocol.LEVEL2_EVENT_TYPES, _level2),
+        (protocol.TIME_AND_SALES_EVENT_TYPES, _time_and_sales),
+        (protocol.GREEKS_EVENT_TYPES, _greeks),
+        (protocol.PNL_EVENT_TYPES, _pnl),
+        (protocol.WATCHLIST_EVENT_TYPES, _watchlist),
+        (protocol.NEWS_EVENT_TYPES, _news),
+    ]
+    decoders: dict[str, _EventDecoder] = {}
+    for event_types, decoder in table:
+        for event_type in event_types:
+            decoders.setdefault(event_type, decoder)
+    return decoders
+
+
+_EVENT_DECODERS: Final = _event_decoders()
+#: Actions and envelope types that make a message something other than a data event, whatever
+#: its ``payload.type`` (they take the full dispatch in ``_decode``).
+_CONTROL_ACTIONS: Final = frozenset(
+    {
+        protocol.ERROR_ACTION,
+        protocol.SNAPSHOT_ACTION,
+        *protocol.AUTH_SUCCESS_ACTIONS,
+        *protocol.AUTH_REQUIRED_ACTIONS,
+        *protocol.REFRESH_WARNING_ACTIONS,
+        *protocol.AUTH_EXPIRED_ACTIONS,
+        *protocol.SUBSCRIBE_ACK_ACTIONS,
+        *protocol.UNSUBSCRIBE_ACK_ACTIONS,
+    }
+)
+_CONTROL_TYPES: Final = frozenset(
+    {
+        protocol.TYPE_ERROR,
+        protocol.TYPE_PONG,
+        protocol.TYPE_SUBSCRIBED,
+        protocol.TYPE_UNSUBSCRIBED,
+    }
+)
 
 
 def _line_text(line: str | bytes) -> str:
@@ -940,25 +993,29 @@ def decode_message(
             (``payload.data.cumQty``) and ``excerpt`` the line's first characters.
     """
     text = _line_text(line)
-    excerpt = text[: protocol.EXCERPT_CHARS]
     try:
         obj = loads(text)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(
-            protocol.UNPARSED_MESSAGE_TYPE, "", f"invalid JSON: {exc}"[:160], excerpt
+            protocol.UNPARSED_MESSAGE_TYPE,
+            "",
+            f"invalid JSON: {exc}"[:160],
+            text[: protocol.EXCERPT_CHARS],
         ) from exc
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise ProtocolError(
             protocol.UNPARSED_MESSAGE_TYPE,
             "",
             f"expected a JSON object, got {json_type(obj)}",
-            excerpt,
+            text[: protocol.EXCERPT_CHARS],
         )
     env = _Envelope(obj)
     try:
         return _decode(env, endpoint, ts_recv, converter or default_converter())
     except WireError as exc:
-        raise ProtocolError(env.label, exc.field, exc.problem, excerpt) from None
+        raise ProtocolError(
+            env.label, exc.field, exc.problem, text[: protocol.EXCERPT_CHARS]
+        ) from None
 
 
 @attrs.frozen(kw_only=True)

@@ -19,7 +19,7 @@ host uses ``try_publish`` and the actors never wait on the dispatcher.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -77,6 +77,18 @@ class Subscription:
     async def put(self, event: Event) -> None:
         """Queue ``event``; waits only when ``capacity`` never-drop events are pending."""
         key = self.conflate(event) if self.conflate is not None else None
+        if key is None and self._unconflatable >= self.capacity:
+            self._publisher_waits += 1
+            log.warning("bus.publisher_waiting", subscription=self.name, pending=self.capacity)
+            while self._unconflatable >= self.capacity and not self._closed:
+                await self._writers.park()
+        self._add(event, key)
+        self._readers.unpark_all()
+
+    def _add(self, event: Event, key: Hashable | None) -> None:
+        """Queue ``event`` without waiting (the caller checked there is room)."""
+        if self._closed:
+            return
         if key is not None:
             slot = self._slots.get(key)
             if slot is not None:
@@ -85,16 +97,8 @@ class Subscription:
                 return
             self._slots[key] = len(self._pending)
         else:
-            if self._unconflatable >= self.capacity:
-                self._publisher_waits += 1
-                log.warning("bus.publisher_waiting", subscription=self.name, pending=self.capacity)
-                while self._unconflatable >= self.capacity and not self._closed:
-                    await self._writers.park()
             self._unconflatable += 1
-        if self._closed:
-            return
         self._pending.append(event)
-        self._readers.unpark_all()
 
     async def receive_batch(self) -> list[Event]:
         """Wait for at least one event and return everything pending, oldest first.
@@ -192,6 +196,36 @@ class EventBus:
         """Publish several events in order."""
         for event in events:
             await self.publish(event)
+
+    def publish_nowait(self, events: Sequence[Event]) -> bool:
+        """Deliver ``events`` in order if no subscription would make us wait; else deliver none.
+
+        The whole list is checked first, so the caller can fall back to ``publish_all`` with
+        the same list and nothing is delivered twice. Each subscription's consumer is woken
+        once for the list (a frame's events cost one wake-up, not one per event).
+        """
+        plan: list[tuple[Subscription, Event, Hashable | None]] = []
+        unconflatable: dict[int, int] = {}
+        for event in events:
+            for subscription in self._route(type(event)):
+                if subscription.where is not None and not subscription.where(event):
+                    continue
+                conflate = subscription.conflate
+                key = conflate(event) if conflate is not None else None
+                if key is None:
+                    count = unconflatable.get(id(subscription), 0) + 1
+                    if subscription._unconflatable + count > subscription.capacity:
+                        return False
+                    unconflatable[id(subscription)] = count
+                plan.append((subscription, event, key))
+        woken: set[int] = set()
+        for subscription, event, key in plan:
+            subscription._add(event, key)
+            if id(subscription) not in woken:
+                woken.add(id(subscription))
+                subscription._readers.unpark_all()
+        self._published += len(events)
+        return True
 
     def close(self) -> None:
         """Close every subscription; consumers drain what is pending and stop."""

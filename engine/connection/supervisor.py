@@ -23,8 +23,11 @@ timeout keep working when the engine is busy): it hands them to a bounded buffer
 fills, market-data sockets drop the frame and count it; the accounts socket reconnects, because
 the next snapshot is the only way to recover events it would otherwise lose.
 
-A second task decodes and normalizes each frame and publishes its events in one go; the
-bus applies back-pressure only for never-drop events (see ``engine.bus``).
+While nothing is queued, the reader itself decodes and normalizes a frame of data messages and
+publishes its events in one go when the bus can take them without waiting (always, for
+conflated market data): the common path has no task switch between socket and bus. Control
+messages, a bus that would apply back-pressure (never-drop events, see ``engine.bus``) and
+everything behind them go through the buffer to a second task, which keeps arrival order.
 """
 
 from __future__ import annotations
@@ -90,7 +93,13 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
 AUTH_ERROR_CODES = frozenset({"AUTH_REQUIRED", "INVALID_TOKEN", "TOKEN_REQUIRED"})
 
 WebSocketFactory = Callable[[str], AbstractAsyncContextManager[Any]]
-_Frame = tuple[int, str | bytes]  # (receive time in epoch ns, the frame as it came)
+# What the reader hands to ``_process``: the receive time (epoch ns) and exactly one of the frame
+# as it came, its decoded messages, or its events (when the reader got that far).
+_Work = tuple[int, str | bytes | None, list[Any] | None, list[Event] | None]
+#: Messages whose handling may wait (state changes, re-authentication, sends).
+_CONTROL = (Subscribed, AuthSuccess, RefreshAuth, AuthExpired, AuthFailed, ErrorMessage)
+#: Messages that produce nothing.
+_IGNORED = (Pong, UnknownMessage, Unsubscribed)
 
 
 CONNECT_TIMEOUT = 10.0
@@ -208,6 +217,7 @@ class ConnectionSupervisor:
     _requests: dict[str, str] = attrs.field(factory=dict, init=False)
     _normalize_errors: int = attrs.field(default=0, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
+    _queued: int = attrs.field(default=0, init=False)
     last_heard_ns: int | None = attrs.field(default=None, init=False)
     """Wall-clock time (ns) of the latest frame read after authentication, on any session."""
 
@@ -375,8 +385,10 @@ class ConnectionSupervisor:
             events += await self._on_message(ws, message)
         if events:
             await self.bus.publish_all(events)
-        send, receive = trio.open_memory_channel[_Frame](self.frame_buffer)
+        send, receive = trio.open_memory_channel[_Work](self.frame_buffer)
+        self._queued = 0
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_idle)
             nursery.start_soon(self._ping, ws)
             nursery.start_soon(self._apply_changes, ws)
             nursery.start_soon(self._read, ws, send)
@@ -400,28 +412,53 @@ class ConnectionSupervisor:
                         raise AuthError(message.code or "AUTH_FAILED", message.message)
                     log.debug("connection.ignored_before_auth", message=type(message).__name__)
 
-    async def _read(self, ws: Any, frames: trio.MemorySendChannel[_Frame]) -> NoReturn:
+    async def _read(self, ws: Any, work: trio.MemorySendChannel[_Work]) -> NoReturn:
         """Take frames off the socket and never wait for consumers, so pongs always get read.
 
-        When ``frame_buffer`` frames are waiting, a market-data socket drops the new frame (and
-        counts it); the accounts socket reconnects instead, since the next snapshot is the only
-        way to recover what would be lost.
+        While nothing is queued, a frame of data messages is decoded, normalized and published
+        right here if the bus takes its events without waiting (market data always fits:
+        it is conflated): no task switch between the socket and the bus. Anything else (a
+        control message, a bus that would make us wait, a backlog it must not overtake) goes
+        to ``_process`` through the bounded buffer. When ``frame_buffer`` items are waiting, a
+        market-data socket drops the new frame (and counts it); the accounts socket reconnects
+        instead, since the next snapshot is the only way to recover what would be lost.
         """
-        async with frames:
+        async with work:
             while True:
-                with trio.move_on_after(self.idle_timeout) as idle:
-                    frame = await ws.get_message()
-                if idle.cancelled_caught:
-                    raise ConnectionLostError(f"no frame for {self.idle_timeout:g} s")
+                frame = await ws.get_message()
                 self._last_frame_at = trio.current_time()
                 ts_recv = now_ns()  # once per frame: the journal and the events agree
                 self.last_heard_ns = ts_recv
                 if self.record_frame is not None:
                     self.record_frame(self.handler.endpoint, frame, ts_recv)
+                item: _Work
+                if self._queued:
+                    item = (ts_recv, frame, None, None)
+                else:
+                    messages = self._decode(frame, ts_recv)
+                    events = self._handle_now(messages)
+                    if events is None:
+                        item = (ts_recv, None, messages, None)
+                    elif not events or self.bus.publish_nowait(events):
+                        continue
+                    else:
+                        item = (ts_recv, None, None, events)
                 try:
-                    frames.send_nowait((ts_recv, frame))
+                    work.send_nowait(item)
                 except trio.WouldBlock:
                     self._overflow()
+                else:
+                    self._queued += 1
+
+    async def _watch_idle(self) -> NoReturn:
+        """Declare the socket dead after ``idle_timeout`` without a frame (cheaper than a
+        cancel scope around every read)."""
+        while True:
+            assert self._last_frame_at is not None  # set while authenticating
+            deadline = self._last_frame_at + self.idle_timeout
+            if trio.current_time() >= deadline:
+                raise ConnectionLostError(f"no frame for {self.idle_timeout:g} s")
+            await trio.sleep_until(deadline)
 
     def _overflow(self) -> None:
         if not self.handler.drops_on_overflow:
@@ -432,15 +469,35 @@ class ConnectionSupervisor:
         if self._frames_dropped == 1 or self._frames_dropped % 1000 == 0:
             log.warning("connection.frames_dropped", dropped=self._frames_dropped)
 
-    async def _process(self, ws: Any, frames: trio.MemoryReceiveChannel[_Frame]) -> None:
-        """Decode, normalize and publish frames in arrival order (the one hop to the bus)."""
-        async with frames:
-            async for ts_recv, frame in frames:
+    def _handle_now(self, messages: list[Any]) -> list[Event] | None:
+        """The events of ``messages`` if they are all plain data (no awaiting needed to handle
+        them), else ``None`` and nothing handled (normalizing has side effects)."""
+        if self._pending:
+            return None
+        for message in messages:
+            if isinstance(message, _CONTROL):
+                return None
+        events: list[Event] = []
+        for message in messages:
+            if not isinstance(message, _IGNORED):
+                events += self._handle(message)
+        return events
+
+    async def _process(self, ws: Any, work: trio.MemoryReceiveChannel[_Work]) -> None:
+        """Handle, in arrival order, what the reader could not: frames queued behind a backlog,
+        control messages, and events the bus could not take without waiting."""
+        async with work:
+            async for ts_recv, frame, messages, handled in work:
+                if frame is not None:
+                    messages = self._decode(frame, ts_recv)
                 events: list[Event] = []
-                for message in self._decode(frame, ts_recv):
+                if handled is not None:
+                    events = handled
+                for message in messages or ():
                     events += await self._on_message(ws, message)
                 if events:
                     await self.bus.publish_all(events)
+                self._queued -= 1
 
     def _healthy_for(self) -> float:
         """How long the last connection proved alive: from subscribed to its last frame."""

@@ -171,25 +171,32 @@ class PluginHost:
         task_status.started()
         # Events queue up (market data conflated) until the plugins have been started.
         await self._started.wait()
-        ticking = bool(self._impls["aries_on_timer"])
-        next_tick = trio.current_time() + self.timer_interval if ticking else math.inf
-        while True:
-            batch: list[Event] = []
-            with trio.move_on_at(next_tick):
+        async with trio.open_nursery() as nursery:
+            if self._impls["aries_on_timer"]:
+                nursery.start_soon(self._tick_forever)
+            while True:
                 try:
                     batch = await subscription.receive_batch()
                 except trio.EndOfChannel:
+                    nursery.cancel_scope.cancel()
                     return
-            if batch and self.on_batch is not None:
-                self.on_batch(batch, now_ns())
-            for event in batch:
-                self.deliver(event)
-            if trio.current_time() >= next_tick:
-                self.tick(datetime.now(UTC))
-                next_tick += self.timer_interval * max(
-                    1, math.ceil((trio.current_time() - next_tick) / self.timer_interval)
-                )
+                if self.on_batch is not None:
+                    self.on_batch(batch, now_ns())
+                for event in batch:
+                    self.deliver(event)
+                await self.flush()
+
+    async def _tick_forever(self) -> None:
+        """Call ``aries_on_timer`` every ``timer_interval``; missed ticks are skipped, not
+        bunched (a tick runs between two batches: hooks never run concurrently)."""
+        next_tick = trio.current_time() + self.timer_interval
+        while True:
+            await trio.sleep_until(next_tick)
+            self.tick(datetime.now(UTC))
             await self.flush()
+            next_tick += self.timer_interval * max(
+                1, math.ceil((trio.current_time() - next_tick) / self.timer_interval)
+            )
 
     def tick(self, now: datetime) -> None:
         """Call ``aries_on_timer`` on every plugin that implements it."""

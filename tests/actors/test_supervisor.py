@@ -459,3 +459,27 @@ async def test_a_refresh_warning_before_the_subscribe_ack_still_ends_subscribed(
         nursery.cancel_scope.cancel()
     assert connection.state is ConnectionState.SUBSCRIBED
     assert len(socket.sent_of_type("request")) == 2  # re-authenticated in place
+
+
+async def test_events_keep_arrival_order_when_the_bus_pushes_back_mid_stream(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The reader publishes directly while the bus has room, and hands frames to the processing
+    # task once it has none: a later frame must never overtake an earlier one on that switch.
+    venue, bus = FakeVenue(), EventBus()
+    orders = bus.subscribe("slow", accepts=(OrderReported,), capacity=2)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor(venue, bus).run)
+        seen: list[Decimal] = []
+        for cum in range(40):
+            await venue.sockets[0].push(order_event("ACC-001", "PARTIALLY_FILLED", str(cum)))
+            if cum % 4 == 3:
+                await trio.sleep(1)  # the reader has queued frames behind the full mailbox
+                # Room again: the processing task and the reader (with the next frame) race.
+                seen += [e.order.cum_qty for e in await orders.receive_batch()]  # type: ignore[attr-defined]
+        while len(seen) < 40:
+            seen += [e.order.cum_qty for e in await orders.receive_batch()]  # type: ignore[attr-defined]
+        nursery.cancel_scope.cancel()
+    assert seen == [Decimal(cum) for cum in range(40)]
+    assert orders.statistics().publisher_waits >= 1  # the back-pressure path was taken
+    assert len(venue.sockets) == 1

@@ -262,3 +262,22 @@ def test_json_numbers_keep_their_written_digits(value: float) -> None:
     parsed = structure_decimal(loads(written))
     assert parsed == Decimal(written)
     assert structure_decimal(value) == Decimal(written)  # a Python float goes through str()
+
+
+def test_parsed_strings_are_cached_and_bad_ones_never_are() -> None:
+    first = structure_decimal("175.50")
+    assert structure_decimal("175.50") is first  # the feed's repeated prices cost a lookup
+    assert str(structure_decimal("175.5")) == "175.5"  # a different spelling keeps its digits
+    stamp = structure_datetime("2026-01-15T14:30:00.123+00:00")
+    assert structure_datetime("2026-01-15T14:30:00.123+00:00") is stamp
+    assert structure_datetime(1_768_487_400_000) is structure_datetime(1_768_487_400_000)
+    for _ in range(2):  # a refused value is refused every time, not remembered as valid
+        with pytest.raises(ValueError, match="finite"):
+            structure_decimal("NaN")
+        with pytest.raises(ValueError, match="without UTC offset"):
+            structure_datetime("2026-01-15T14:30:00")
+    with pytest.raises(TypeError):
+        structure_datetime(True)  # not confused with the cached epoch-ms integer 1
+    structure_datetime(1)
+    with pytest.raises(TypeError):
+        structure_datetime(True)

@@ -83,3 +83,19 @@ async def test_close_drains_then_ends() -> None:
     assert len(await sub.receive_batch()) == 1
     with pytest.raises(trio.EndOfChannel):
         await sub.receive_batch()
+
+
+async def test_publish_nowait_is_all_or_nothing_and_wakes_the_consumer_once() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(
+        "plugins", accepts=(Quote, BalanceChanged), conflate=market_conflation_key, capacity=2
+    )
+    assert bus.publish_nowait([quote("AAPL", "10"), balance("A", "1"), quote("AAPL", "11")])
+    # Two never-drop events would exceed the capacity (one pending): nothing is delivered.
+    assert not bus.publish_nowait([quote("MSFT", "5"), balance("A", "2"), balance("A", "3")])
+    batch = await sub.receive_batch()
+    assert [getattr(e, "bid", None) for e in batch] == [Decimal("11"), None]
+    assert sub.statistics().conflated == 1
+    # Room again after the drain; conflated events never count against the capacity.
+    assert bus.publish_nowait([balance("A", "2"), balance("A", "3"), quote("MSFT", "5")])
+    assert len(await sub.receive_batch()) == 3
