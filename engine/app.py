@@ -63,6 +63,7 @@ from engine.connection.tokens import (
     TokenSource,
 )
 from engine.dispatch import ThrottledDispatcher, TokenBucket
+from engine.errors import SubscriptionError
 from engine.hooks.host import PluginHost
 from engine.hooks.manager import LoadedPlugin
 from engine.hooks.risk import RiskGate
@@ -76,6 +77,7 @@ from engine.journal.writer import JournalError
 from engine.metrics import start_metrics
 from engine.model.enums import TradingState
 from engine.model.events import (
+    AccountSubscriptionRefused,
     AccountSynced,
     CancelAllOrders,
     Event,
@@ -244,7 +246,7 @@ async def _run_actors(
     oauth = config.venue.oauth
     tokens = SessionRefresher(venue.tokens, skew=oauth.refresh_skew if oauth else 60.0)
     account_ids = tuple(a.id for a in config.accounts)
-    synced = bus.subscribe("app:first-sync", accepts=(AccountSynced,))
+    synced = bus.subscribe("app:first-sync", accepts=(AccountSynced, AccountSubscriptionRefused))
     backoff = Backoff(
         initial=config.connection.backoff_initial,
         cap=config.connection.backoff_cap,
@@ -584,10 +586,26 @@ def _market_symbols(config: EngineConfig, plugins: Sequence[LoadedPlugin]) -> se
 
 
 async def _wait_first_sync(subscription: Subscription, pending: set[str]) -> None:
+    """Until every account synced or was refused by the venue (it then runs halted).
+
+    Raises:
+        SubscriptionError: the venue refused every account: there is nothing to run.
+    """
+    refused: list[AccountSubscriptionRefused] = []
+    accounts = len(pending)
     while pending:
         for event in await subscription.receive_batch():
-            if isinstance(event, AccountSynced):
+            if isinstance(event, AccountSynced | AccountSubscriptionRefused):
                 pending.discard(event.account_id)
+            if isinstance(event, AccountSubscriptionRefused):
+                refused.append(event)
+    if refused and len(refused) == accounts:
+        first = refused[0]
+        raise SubscriptionError(
+            first.code,
+            first.reason + (f" (and {len(refused) - 1} more accounts)" if len(refused) > 1 else ""),
+            subscription=f"subscription to account (accountId={first.account_id})",
+        )
 
 
 async def _stop_after(duration: float, stop: trio.Event) -> None:

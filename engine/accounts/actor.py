@@ -41,6 +41,7 @@ from engine.model.events import (
     AccountEvent,
     AccountInfoReported,
     AccountSnapshotReceived,
+    AccountSubscriptionRefused,
     AccountSynced,
     BalanceChanged,
     BalanceReported,
@@ -94,6 +95,7 @@ DispatchItem = OrderIntent | CancelRequest | ReplaceRequest
 
 _INPUTS = (
     AccountSnapshotReceived,
+    AccountSubscriptionRefused,
     OrderReported,
     PositionReported,
     BalanceReported,
@@ -381,13 +383,7 @@ class AccountActor:
             self.book.replace_answered(event.client_order_id)
         if isinstance(event, ConnectionStateChanged):
             if event.state is ConnectionState.FAILED:
-                self._socket_failed = True
-                held, self._held = self._held, []
-                reason = f"accounts socket failed: {event.reason}"
-                return self._set_state(TradingState.HALTED, reason) + [
-                    self._rejected(intent, "TRADING_STATE", f"account HALTED: {reason}")
-                    for intent in held
-                ]
+                return self._without_order_stream(f"accounts socket failed: {event.reason}")
             if event.state is ConnectionState.DISCONNECTED:
                 self._synced_pending = True
                 if self.trading_state is TradingState.HALTED:
@@ -396,6 +392,8 @@ class AccountActor:
                     TradingState.RECONCILING, f"accounts socket down: {event.reason}"
                 )
             return []
+        if isinstance(event, AccountSubscriptionRefused):
+            return self._without_order_stream(f"subscription refused: {event.code}: {event.reason}")
         if isinstance(event, PnlCandleReceived):
             return self._candle(event)
         if isinstance(event, TradingStateRequested):
@@ -770,6 +768,15 @@ class AccountActor:
                 continue
             self._swept.add(client_order_id)
             self._send_cancel(client_order_id)
+
+    def _without_order_stream(self, reason: str) -> list[Event]:
+        """No order stream will come (the socket gave up, or the venue refused the account):
+        halt for good and reject what was held."""
+        self._socket_failed = True
+        held, self._held = self._held, []
+        return self._set_state(TradingState.HALTED, reason) + [
+            self._rejected(intent, "TRADING_STATE", f"account HALTED: {reason}") for intent in held
+        ]
 
     def _requested_state(self, request: TradingStateRequested) -> list[Event]:
         """``REDUCING``/``HALTED``/``ACTIVE`` by decision (a kill switch, an operator).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 import attrs
@@ -27,6 +28,7 @@ from engine.aries.wire import (
 from engine.model.enums import Endpoint
 from engine.model.events import (
     AccountInfoReported,
+    AccountSubscriptionRefused,
     BalanceReported,
     Event,
     OrderReported,
@@ -85,8 +87,9 @@ class EndpointHandler(Protocol):
         """True if data of this kind proves the subscriptions are live even without an ack."""
         ...
 
-    def refusal_is_fatal(self, code: str) -> bool:
-        """True if the venue refusing one of this endpoint's subscriptions must stop the engine."""
+    def refused(self, request_id: str, code: str, reason: str) -> list[Event]:
+        """The venue refused the subscription request ``request_id``: log it, forget it (a
+        refusal is never retried) and return the events that say what it costs."""
         ...
 
     @property
@@ -114,24 +117,65 @@ class AccountsHandler:
     news_topics: tuple[str, ...] = ()
     endpoint: Endpoint = Endpoint.ACCOUNTS
     path: str = "/v1/accounts/ws"
+    _requests: dict[str, tuple[str, str | None]] = attrs.field(factory=dict, init=False)
+    """Request id → (topic, account id) of the subscriptions sent on the current socket."""
+    _refused: set[tuple[str, str | None]] = attrs.field(factory=set, init=False)
 
     def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
+        self._requests.clear()
         messages = []
+
+        def add(topic: str, account_id: str | None, encode_with: Callable[[str], str]) -> None:
+            if (topic, account_id) not in self._refused:
+                request_id = next_id()
+                self._requests[request_id] = (topic, account_id)
+                messages.append((request_id, encode_with(request_id)))
+
         for account_id in self.accounts:
-            request_id = next_id()
-            messages.append((request_id, encode.subscribe_account(request_id, account_id)))
+            add("account", account_id, partial(encode.subscribe_account, account_id=account_id))
         for account_id, interval in sorted(self.pnl_intervals.items()):
-            request_id = next_id()
-            text = encode.subscribe_pnl(request_id, account_id, self.pnl_since, interval)
-            messages.append((request_id, text))
+            add(
+                "pnl",
+                account_id,
+                partial(
+                    encode.subscribe_pnl,
+                    account_id=account_id,
+                    start_time=self.pnl_since,
+                    interval=interval,
+                ),
+            )
         if self.watchlist:
-            request_id = next_id()
-            messages.append((request_id, encode.subscribe_watchlist(request_id)))
+            add("watchlist", None, encode.subscribe_watchlist)
         if self.news:
-            request_id = next_id()
-            text = encode.subscribe_news(request_id, self.news_symbols, self.news_topics)
-            messages.append((request_id, text))
+            add(
+                "news",
+                None,
+                partial(encode.subscribe_news, symbols=self.news_symbols, topics=self.news_topics),
+            )
         return messages
+
+    def refused(self, request_id: str, code: str, reason: str) -> list[Event]:
+        topic, account_id = self._requests.get(request_id, ("unknown", None))
+        self._refused.add((topic, account_id))
+        if topic == "account" and account_id is not None:
+            log.critical(
+                "account.subscription_refused",
+                account=account_id,
+                code=code,
+                reason=reason,
+                action="check the account id in [[accounts]] and that the credential's user "
+                "owns it; the account is halted, the others go on",
+            )
+            return [AccountSubscriptionRefused(account_id=account_id, code=code, reason=reason)]
+        log.error(
+            "connection.subscription_refused",
+            topic=topic,
+            account=account_id,
+            code=code,
+            reason=reason,
+            action="not retried: that stream stays off until a restart",
+        )
+        return []
 
     def handle(self, message: Any) -> list[Event]:
         if isinstance(message, Subscribed):
@@ -179,12 +223,6 @@ class AccountsHandler:
 
     def confirms_subscriptions(self, message: Any) -> bool:
         return False
-
-    def refusal_is_fatal(self, code: str) -> bool:
-        # Every configured account must be subscribed: without it the engine would trade blind.
-        # (A refused ``watchlist``/``news`` subscription, asked for in engine.toml, stops it too:
-        # the refusal does not say which request it answers beyond its id.)
-        return True
 
     @property
     def drops_on_overflow(self) -> bool:
@@ -267,9 +305,9 @@ class MarketHandler:
         # Not the market status: the venue pushes it after auth, subscribed or not (§5.2).
         return isinstance(message, (QuoteUpdate, TradeUpdate, *COMPLETE_MARKET_EVENTS))
 
-    def refusal_is_fatal(self, code: str) -> bool:
+    def refused(self, request_id: str, code: str, reason: str) -> list[Event]:
         # One unknown symbol must not stop the others (the venue refuses it alone).
-        return False
+        return []
 
     @property
     def drops_on_overflow(self) -> bool:
@@ -308,8 +346,8 @@ class ChartsHandler:
     def confirms_subscriptions(self, message: Any) -> bool:
         return isinstance(message, ChartUpdate)
 
-    def refusal_is_fatal(self, code: str) -> bool:
-        return False
+    def refused(self, request_id: str, code: str, reason: str) -> list[Event]:
+        return []
 
     @property
     def drops_on_overflow(self) -> bool:

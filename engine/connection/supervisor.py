@@ -8,11 +8,12 @@ means the socket is dead even if TCP says otherwise. Any recoverable failure clo
 the backoff delay (1 s doubling to 60 s plus jitter; reset once a connection has delivered frames
 for 60 s after subscribing — a socket that died of silence does not count as healthy).
 
-A refused subscription the engine cannot run without (an account's ``ACCESS_DENIED``) is not
-retried. An ``INVALID_TOKEN`` makes the supervisor refresh the token (when its provider can)
-and retry; after ``max_auth_failures`` refusals in a row it gives up: before start-up the error
-ends the engine, afterwards the socket goes ``FAILED``, one critical line says which credential
-and what to do, and the rest of the engine runs on, degraded. A data message that decodes but
+A refused subscription is never retried; the handler says what it costs (an account's
+``ACCESS_DENIED`` halts that account, the socket goes on for the others). An ``INVALID_TOKEN``
+makes the supervisor refresh the token (when its provider can) and retry; after
+``max_auth_failures`` refusals in a row it gives up: before start-up the error ends the engine,
+afterwards the socket goes ``FAILED``, one critical line says which credential and what to do,
+and the rest of the engine runs on, degraded. A data message that decodes but
 cannot be normalized is logged (``protocol.normalize_error``) and counted; the feed goes on.
 
 A ``refreshAuth`` warning re-authenticates in place with a freshly refreshed token
@@ -33,7 +34,6 @@ everything behind them go through the buffer to a second task, which keeps arriv
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -69,7 +69,6 @@ from engine.errors import (
     CertificateError,
     ConnectionLostError,
     ProtocolError,
-    SubscriptionError,
 )
 from engine.model._time import now_ns
 from engine.model.enums import ConnectionState
@@ -214,7 +213,6 @@ class ConnectionSupervisor:
     _last_error: str = attrs.field(default="", init=False)
     _on_ready: Callable[[], None] = attrs.field(default=lambda: None, init=False)
     _subscribed_at: float | None = attrs.field(default=None, init=False)
-    _requests: dict[str, str] = attrs.field(factory=dict, init=False)
     _normalize_errors: int = attrs.field(default=0, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
     _queued: int = attrs.field(default=0, init=False)
@@ -253,7 +251,6 @@ class ConnectionSupervisor:
         while True:
             self._subscribed_at = self._last_frame_at = None
             reason = ""
-            refused: SubscriptionError | None = None
             untrusted: CertificateError | None = None
             auth_error: AuthError | None = None
             try:
@@ -262,9 +259,6 @@ class ConnectionSupervisor:
                     self._connects += 1
                     await self._set_state(ConnectionState.CONNECTED)
                     await self._serve(ws, token)
-            except* SubscriptionError as group:
-                reason = _describe(group)
-                refused = _first_leaf(group, SubscriptionError)
             except* CertificateError as group:
                 # Retrying cannot fix a certificate, and never silently skipping verification
                 # means the operator must act: stop (or degrade) with the reason.
@@ -276,8 +270,6 @@ class ConnectionSupervisor:
                 auth_error = _first_leaf(group, AuthError)
             except* RECOVERABLE as group:
                 reason = _describe(group)
-            if refused is not None:
-                await self._give_up(refused, reason, "check the account ids in [[accounts]]")
             if untrusted is not None:
                 await self._give_up(
                     untrusted, reason, "check ws_base, or trust its CA with venue.ca_file"
@@ -371,12 +363,10 @@ class ConnectionSupervisor:
         self._auth_failures = 0
         await self._set_state(ConnectionState.AUTHENTICATED)
         self._pending.clear()
-        self._requests.clear()
         # Before the first await: a change made while we send is then sent on its own later.
         self._changes.clear()  # the registry replay below already includes them
         for request_id, text in self.handler.subscribe_messages(self._next_id):
             self._pending.add(request_id)
-            self._requests[request_id] = _describe_request(text)
             await self._send(ws, text)
         await self._check_subscribed()
         # What shared the authSuccess frame, e.g. the market status pushed right after auth.
@@ -547,14 +537,10 @@ class ConnectionSupervisor:
                 request_id=message.id,
             )
             if message.id is not None and message.id in self._pending:
-                if self.handler.refusal_is_fatal(message.code):
-                    raise SubscriptionError(
-                        message.code,
-                        message.message,
-                        subscription=self._requests.get(message.id, message.id),
-                    )
                 self._pending.discard(message.id)
+                events = self.handler.refused(message.id, message.code, message.message)
                 await self._check_subscribed()
+                return events
             return []
         if isinstance(message, UnknownMessage | Unsubscribed):
             return []
@@ -622,18 +608,6 @@ class ConnectionSupervisor:
 
     def _next_id(self) -> str:
         return f"{self.handler.endpoint}-{next(self._ids)}"
-
-
-def _describe_request(text: str) -> str:
-    """A short, token-free description of a subscribe request, for error messages."""
-    try:
-        request = json.loads(text)
-    except ValueError:
-        return "subscription"
-    topic = request.get("topic") or "market"
-    params = request.get("params") or {}
-    detail = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if isinstance(v, str))
-    return f"subscription to {topic}" + (f" ({detail})" if detail else "")
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException], kind: type[_E]) -> _E:

@@ -259,6 +259,16 @@ class AccountInfoChanged(AccountEvent):
 
 
 @attrs.frozen(kw_only=True)
+class AccountSubscriptionRefused(AccountEvent):
+    """The venue refused the account's subscription (e.g. ``ACCESS_DENIED``: the credential's
+    user does not own it). Nothing of the account can be seen or traded: it is ``HALTED`` for
+    good, while the other accounts go on."""
+
+    code: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class AccountSynced(AccountEvent):
     """A snapshot was applied: the engine's picture of the account matches the venue's."""
 

@@ -191,6 +191,7 @@ class FakeVenue:
     answer_pings: bool = True
     auth_error: str | None = None
     subscribe_error: str | None = None
+    refused_accounts: frozenset[str] | None = None  # subscribe_error for these only (None: all)
     valid_tokens: set[str] | None = None
     warn_before_ack: bool = False  # a refreshAuth warning just before the subscribe ack
     hang_up_at: list[str] = attrs.field(
@@ -231,7 +232,9 @@ class FakeVenue:
                 return [error(request_id, self.auth_error or "INVALID_TOKEN")]
             return [auth_success(request_id)]
         if kind == "subscribe" and self.subscribe_error:
-            return [error(request_id, self.subscribe_error)]
+            account = message.get("params", {}).get("accountId")
+            if self.refused_accounts is None or account in self.refused_accounts:
+                return [error(request_id, self.subscribe_error)]
         if kind == "subscribe" and "params" not in message:  # the market socket
             symbols = [item["symbol"] for item in message["payload"]]
             return [

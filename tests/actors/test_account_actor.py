@@ -14,6 +14,7 @@ from engine.accounts.views import AccountViews
 from engine.bus import EventBus, Subscription
 from engine.model import (
     AccountSnapshotReceived,
+    AccountSubscriptionRefused,
     AccountView,
     Balance,
     ConnectionState,
@@ -231,3 +232,31 @@ async def test_an_operators_decision_survives_reconnects_and_a_failed_socket_sta
         S.ACTIVE, S.HALTED, S.HALTED, S.HALTED, S.REDUCING, S.RECONCILING, S.REDUCING,
         S.HALTED, S.HALTED,
     ]  # fmt: skip
+
+
+async def test_a_refused_subscription_halts_the_account_and_rejects_what_it_held() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    seen = bus.subscribe("test", accepts=(TradingStateChanged, OrderRejected))
+    actor = AccountActor(ACCOUNT, bus, views, approve_all, send)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await bus.publish(submit("held"))  # held: no snapshot yet
+        await bus.publish(
+            AccountSubscriptionRefused(account_id=ACCOUNT, code="ACCESS_DENIED", reason="not yours")
+        )
+        await bus.publish(
+            TradingStateRequested(account_id=ACCOUNT, state=TradingState.ACTIVE, reason="try")
+        )
+        await bus.publish(submit("later"))
+        events = await collect(seen, 3)
+        view = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    [halted] = [e for e in events if isinstance(e, TradingStateChanged)]
+    assert halted.state is TradingState.HALTED
+    assert "ACCESS_DENIED" in halted.reason
+    rejected = [(e.client_order_id, e.code) for e in events if isinstance(e, OrderRejected)]
+    assert rejected == [("held", "TRADING_STATE"), ("later", "TRADING_STATE")]
+    assert receive.statistics().current_buffer_used == 0  # nothing reached the dispatcher
+    assert view is not None
+    assert view.trading_state is TradingState.HALTED  # the ACTIVE request was refused

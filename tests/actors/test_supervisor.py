@@ -21,9 +21,10 @@ from engine.connection import (
     MarketHandler,
     StaticTokenProvider,
 )
-from engine.errors import AuthError, SubscriptionError
+from engine.errors import AuthError
 from engine.model import (
     AccountSnapshotReceived,
+    AccountSubscriptionRefused,
     ConnectionState,
     ConnectionStateChanged,
     OrderReported,
@@ -205,16 +206,38 @@ async def test_a_message_that_cannot_be_normalized_is_logged_and_the_feed_goes_o
     assert len(venue.sockets) == 1  # no reconnect for a bad message
 
 
-async def test_a_refused_account_subscription_stops_with_a_clear_error(
+async def test_a_refused_account_is_reported_once_and_the_others_stay_subscribed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    venue, bus = FakeVenue(subscribe_error="ACCESS_DENIED"), EventBus()
-    with pytest.RaisesGroup(
-        pytest.RaisesExc(SubscriptionError, match=r"account \(accountId=ACC-001\).*ACCESS_DENIED")
-    ):
+    venue = FakeVenue(subscribe_error="ACCESS_DENIED", refused_accounts=frozenset({"BOB-1"}))
+    bus = EventBus()
+    seen = bus.subscribe("test", accepts=(AccountSubscriptionRefused, AccountSnapshotReceived))
+    connection = ConnectionSupervisor(
+        AccountsHandler(("ACC-001", "BOB-1")),
+        "ws://venue.test",
+        StaticTokenProvider(Secret(TOKEN)),
+        bus,
+        backoff=Backoff(jitter=0),
+        open_websocket=venue.open_websocket,
+    )
+    with capture_logs() as logs:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(supervisor(venue, bus).run)
-    assert len(venue.attempts) == 1  # retrying cannot help, so it does not
+            await nursery.start(connection.run)  # started: the refusal answered its request
+            venue.sockets[0].close()  # a reconnect replays only what was not refused
+            await venue.wait_attempts(2)
+            await connection.wait_state(ConnectionState.SUBSCRIBED)
+            nursery.cancel_scope.cancel()
+    events = await seen.receive_batch()
+    [refused] = [e for e in events if isinstance(e, AccountSubscriptionRefused)]
+    assert (refused.account_id, refused.code) == ("BOB-1", "ACCESS_DENIED")
+    snapshots = [e.account_id for e in events if isinstance(e, AccountSnapshotReceived)]
+    assert snapshots == ["ACC-001", "ACC-001"]  # the other account, on both sockets
+    second = [m for _, m in venue.sockets[1].sent if m["type"] == "subscribe"]
+    assert [m["params"]["accountId"] for m in second] == ["ACC-001"]
+    [line] = [e for e in logs if e["event"] == "account.subscription_refused"]
+    assert line["log_level"] == "critical"
+    assert (line["account"], line["code"]) == ("BOB-1", "ACCESS_DENIED")
+    assert "owns it" in line["action"]
 
 
 @attrs.define
