@@ -474,6 +474,20 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(date, date.isoformat)
     for cls, aliases in WIRE_MODELS:
         _register_wire_model(converter, cls, aliases)
+    # Most orders have no legs: skip cattrs' generic Optional/tuple dispatch for them (a leg
+    # list still goes through it, for its precise per-index error paths).
+    legs = converter.get_structure_hook(tuple[WireLeg, ...])
+
+    def structure_optional_legs(value: object, _: object = None) -> tuple[WireLeg, ...] | None:
+        if value is None:
+            return None
+        if type(value) is list and not value:
+            return ()
+        return legs(value, tuple[WireLeg, ...])  # type: ignore[no-any-return]
+
+    converter.register_structure_hook_func(
+        lambda t: t == (tuple[WireLeg, ...] | None), structure_optional_legs
+    )
     return converter
 
 
