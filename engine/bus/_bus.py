@@ -106,11 +106,19 @@ class Subscription:
         Raises:
             trio.EndOfChannel: the bus was closed and nothing is left.
         """
-        await trio.lowlevel.checkpoint()
+        # As trio's channels do: one schedule point either way, not one before parking too.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._pending:
+            batch = self._take()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return batch
         while not self._pending:
             if self._closed:
                 raise trio.EndOfChannel
             await self._readers.park()
+        return self._take()
+
+    def _take(self) -> list[Event]:
         batch, self._pending = self._pending, []
         self._slots.clear()
         self._unconflatable = 0
