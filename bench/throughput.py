@@ -1,460 +1,416 @@
-"""Throughput, wire → strategy: the market socket's full path against a bare trio-websocket client.
+"""Throughput, wire → strategy: quotes and order events through the engine's full path, against a
+bare trio-websocket client.
 
-    .venv/bin/python bench/throughput.py [--messages 60000] [--rounds 3] [--symbols 1000]
-                                         [--no-pin]
+    .venv/bin/python bench/throughput.py [--messages 60000] [--order-events 30000] [--rounds 3]
+                                         [--symbols 1000] [--kinds quotes orders]
+                                         [--journal both|on|off] [--profile]
+                                         [--log-level error] [--no-pin]
 
-A bench server (its own process, pinned to another CPU when there are two) speaks the
-simulator's canonical market-socket messages (``engine.sim._messages``: ``authSuccess``, the
-``marketStatus`` push, the subscribe ack, ``pong``) and, once subscribed, writes ``--messages``
-quote events (``{"type":"event","payload":{"action":"update","type":"quote",...}}``, all
-fields, symbols cycling over ``--symbols`` names) as fast as TCP takes them: the WebSocket
-frames are encoded once with wsproto and written in 64 KiB ``send_all`` calls, so the server is
-never the bottleneck (PERF-NOTES: a trio-websocket server caps at 30-40k frames/s). Two cases:
-1 message per frame and 10 newline-separated messages per frame (NDJSON, §2.2).
+A bench server (``_throughput_server``: its own process, pinned to another CPU when there are
+two) speaks the simulator's canonical messages (``engine.sim._messages``) and, once subscribed,
+writes pre-encoded WebSocket frames as fast as TCP takes them (64 KiB ``send_all`` calls), so it
+is never the bottleneck (PERF-NOTES: a trio-websocket server caps at 30-40k frames/s). Every case
+runs at 1 message per frame and at 10 newline-separated messages per frame (NDJSON, §2.2).
+
+* **quotes** (market socket): ``authSuccess``, the ``marketStatus`` push, the subscribe ack, then
+  ``--messages`` quote events with every field, symbols cycling over ``--symbols`` names.
+* **orders** (accounts socket): ``authSuccess``, the ``account`` subscribe answered by
+  ``subscribed`` with the snapshot (balance, no position, no order), then ``--order-events``
+  V2 ``account.order`` events: orders placed elsewhere, 200 working at a time, each going NEW →
+  PARTIALLY_FILLED (cumQty 25, 50, 75) → FILLED (100) with a later ``updatedAt`` each time, so
+  every event is a distinct fact the account actor must apply.
+
+Consumers (``_throughput_clients``):
 
 * **baseline**: a bare ``trio_websocket`` client does the same auth and subscribe, then
   ``get_message()`` → ``split("\\n")`` → ``json.loads`` on every message, and counts them.
-* **engine**: the real market ``ConnectionSupervisor`` (``MarketHandler``, static token; auth
-  and subscribe handled by the server as above) → ``FrameDecoder`` (decode) →
-  ``MarketNormalizer`` → ``EventBus`` → ``PluginHost`` → a counting strategy whose
-  ``aries_on_quote`` counts. Nothing else subscribes to the bus (no journal, no metrics, no
-  account actors): this is the market path alone.
+* **engine, quotes**: the real market ``ConnectionSupervisor`` (``MarketHandler``, static token)
+  → ``FrameDecoder`` → ``MarketNormalizer`` → ``EventBus`` → ``PluginHost`` → a strategy whose
+  ``aries_on_quote`` counts. Nothing else subscribes to the bus (no journal, no metrics).
+* **engine, orders**: the accounts ``ConnectionSupervisor`` (``AccountsHandler`` of the bench
+  account) → ``FrameDecoder`` → bus → ``AccountActor`` (applies each report to its
+  ``AccountBook``, publishes ``OrderUpdated`` and, for each fill, ``OrderFilled``) → bus →
+  ``PluginHost`` → a strategy bound to the account whose ``aries_on_order_updated`` and
+  ``aries_on_order_filled`` count. Order events are never conflated or dropped: a full
+  mailbox makes the supervisor wait (counted as publisher waits; past ``frame_buffer`` queued
+  frames the accounts socket would reconnect, counted as connects), and the steady rate is
+  what is measured.
+* **engine + journal, orders**: the same, with a ``JournalWriter`` (temporary file) recording
+  every frame and every bus event, wired as ``engine.app`` does (the real engine always
+  journals). Its backlog when the strategy got the last event, and how long it then took to
+  commit it, are reported.
 
-What is counted: *the number of ``aries_on_quote`` calls the strategy received*. The host's bus
-subscription conflates quotes per symbol while they wait, so a message can be lost to
-conflation without being slow; with symbols cycling over 1000 names (more than the host ever has
-pending) no quote is conflated, and the output shows it: messages decoded by the supervisor's
-decoder, frames dropped by its reader (buffer full), quotes conflated by the bus, and quotes the
-strategy received — the rate is computed only from the last. Rate = (received − 1) / (time of
-the last − time of the first), both taken at the consumer (``perf_counter`` in the hook for the
-engine, after ``json.loads`` for the baseline), so connection set-up is not in it.
+What is counted: the messages the strategy's hook received — quotes, or ``OrderUpdated`` (one per
+order event on the wire). Rate = (received − 1) / (time of the last − time of the first), both
+at the consumer, so connection set-up is out. The output accounts for every message: for quotes,
+decoded / frames dropped / conflated on the bus / received (cycling over 1000 symbols keeps every
+quote distinct within any backlog, so none is conflated); for orders, decoded, applied by the
+book (duplicates, stale and illegal transitions dropped: all should be 0), fills, the hooks'
+calls, open orders left (0) and reconnects (0).
 
-Variants run round-robin (baseline, engine per case, ``--rounds`` times) and the median round is
-reported, since this VM drifts ±25 %. Prints a table (messages/s, µs per message, ratio to the
-baseline of the same run) and whether the issue-8 targets are met (engine ≥ 0.6× baseline at 1
-message per frame; ≥ 150,000 quotes/s at 10 per frame), and appends one JSON line to
-bench/results.jsonl. Order events are not measured here (their path goes through the accounts
-socket and an account actor; see bench/README.md).
+Cases run round-robin ``--rounds`` times and the median round is reported, since this VM drifts
+±25 %. Prints a table (messages/s, µs per message, ratio to the baseline of the same run), the
+issue-8 quote targets (engine ≥ 0.6× baseline at 1 quote per frame; ≥ 150,000 quotes/s at 10 per
+frame), and appends one JSON line to bench/results.jsonl. ``--profile`` then runs each engine
+order case once more under cProfile and prints its top 15 functions by own time.
+
+The engine logs at ``--log-level`` (``error`` by default, as the quote cases always did). At the
+engine's own default, ``info``, the account actor writes a console line for every
+``OrderUpdated`` and ``OrderFilled``: ``--log-level info 2>/dev/null`` measures that cost too.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import multiprocessing
 import os
 import platform
+import pstats
 import sys
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
-from multiprocessing.connection import Connection
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import attrs
 import trio
-import trio_websocket
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    Message,
-    Ping,
-    Request,
-    TextMessage,
+from _throughput_clients import (
+    OrderRun,
+    Run,
+    run_baseline_orders,
+    run_baseline_quotes,
+    run_engine_orders,
+    run_engine_quotes,
+)
+from _throughput_server import (
+    BLOCK_MESSAGES,
+    EVENTS_PER_ORDER,
+    FILLS_PER_ORDER,
+    server_main,
+    symbol_names,
 )
 
-from engine.accounts.views import AccountViews
-from engine.aries import encode
-from engine.bus import EventBus
-from engine.connection.handlers import MarketHandler
-from engine.connection.supervisor import ConnectionSupervisor
-from engine.connection.tokens import StaticTokenProvider
-from engine.hooks import make_plugin_manager
-from engine.hooks.context import StrategyContext
-from engine.hooks.host import PluginHost
-from engine.hooks.manager import LoadedPlugin
 from engine.logging import configure_logging
-from engine.model import Quote
-from engine.secrets import Secret
-from engine.sim import _messages as msg
-from engine.sim._market import Quote as SimQuote
-from engine.sim._profile import ALL_FIELDS
 
 RESULTS = Path(__file__).with_name("results.jsonl")
 PER_FRAME_CASES = (1, 10)
-CHUNK_BYTES = 64 * 1024
-TOKEN = "bench-token"
-STALL_S = 2.0  # no new message for this long: the run is over (something was lost)
 TARGET_RATIO_1 = 0.6
 TARGET_RATE_10 = 150_000
 
 
-# ---------------------------------------------------------------------------------------------
-# The bench server (own process): canonical handshake, then pre-framed quotes as fast as TCP
-# ---------------------------------------------------------------------------------------------
+def case_base(port: int, kind: str, per_frame: int, messages: int, symbols: int) -> str:
+    """The server's resource for one case (the socket's path is appended by the client)."""
+    return f"ws://127.0.0.1:{port}/bench/{kind}/{per_frame}/{messages}/{symbols}"
 
 
-def symbol_names(count: int) -> list[str]:
-    return [f"S{n:04d}" for n in range(count)]
+def expected_fills(events: int) -> int:
+    """``OrderFilled`` facts the run's order events make (every event but each order's NEW)."""
+    return events // EVENTS_PER_ORDER * FILLS_PER_ORDER
 
 
-def quote_lines(messages: int, symbols: Sequence[str]) -> list[str]:
-    """``messages`` canonical quote events (as the simulator writes them), symbols cycling."""
-    now = datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
-    fields = frozenset({ALL_FIELDS})
-    lines = []
-    for n in range(messages):
-        bid = Decimal(10000 + n % 500) / 100
-        quote = SimQuote(
-            symbol=symbols[n % len(symbols)],
-            bid=bid,
-            ask=bid + Decimal("0.02"),
-            bid_size=100 + n % 7 * 100,
-            ask_size=200 + n % 5 * 100,
-        )
-        event = msg.quote_event(quote, now, fields)
-        assert event is not None
-        lines.append(json.dumps(event, separators=(",", ":")))
-    return lines
+def variants(journal: str) -> list[str]:
+    """The engine variants of the order cases: ``engine``, ``engine+journal`` or both."""
+    return {"off": ["engine"], "on": ["engine+journal"], "both": ["engine", "engine+journal"]}[
+        journal
+    ]
 
 
-def frame_blob(ws: WSConnection, lines: Sequence[str], per_frame: int) -> bytes:
-    """The WebSocket frames of ``lines``, ``per_frame`` newline-separated messages each."""
-    return b"".join(
-        ws.send(Message(data="\n".join(lines[i : i + per_frame])))
-        for i in range(0, len(lines), per_frame)
-    )
-
-
-async def serve_connection(stream: trio.SocketStream) -> None:
-    """One client: handshake, auth, subscribe, then the quotes; answers pings throughout.
-
-    The resource is ``/bench/<per_frame>/<messages>/<symbols>/v1/market/ws``.
-    """
-    ws = WSConnection(ConnectionType.SERVER)
-    lock = trio.Lock()
-
-    async def send(data: bytes) -> None:
-        async with lock:
-            await stream.send_all(data)
-
-    async def blast(per_frame: int, messages: int, symbols: int) -> None:
-        # One block of whole frames holding lcm-friendly 1000 messages, written again and again.
-        block_messages = 1000
-        lines = quote_lines(block_messages, symbol_names(symbols))
-        block = frame_blob(ws, lines, per_frame)
-        repeat = max(1, CHUNK_BYTES // len(block))
-        chunk = block * repeat
-        sent = 0
-        while sent < messages:
-            if messages - sent >= block_messages * repeat:
-                await send(chunk)
-                sent += block_messages * repeat
-            else:
-                await send(block)
-                sent += block_messages
-
-    try:
-        async with trio.open_nursery() as nursery:
-            case: tuple[int, int, int] | None = None
-            text: list[str] = []
-            while True:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
-                ws.receive_data(data)
-                for event in ws.events():
-                    now = datetime.now(UTC)
-                    if isinstance(event, Request):
-                        parts = event.target.strip("/").split("/")
-                        case = (int(parts[1]), int(parts[2]), int(parts[3]))
-                        await send(ws.send(AcceptConnection()))
-                    elif isinstance(event, Ping):
-                        await send(ws.send(event.response()))
-                    elif isinstance(event, CloseConnection):
-                        await send(ws.send(event.response()))
-                        nursery.cancel_scope.cancel()
-                        return
-                    elif isinstance(event, TextMessage):
-                        text.append(event.data)
-                        if not event.message_finished:
-                            continue
-                        request = json.loads("".join(text))
-                        text.clear()
-                        kind = request.get("type")
-                        request_id = request.get("id")
-                        if kind == "request":  # /auth
-                            reply = msg.auth_success(request_id, now, 3_900_000)
-                            await send(ws.send(Message(data=json.dumps(reply))))
-                            status = msg.market_status(now)
-                            await send(ws.send(Message(data=json.dumps(status))))
-                        elif kind == "subscribe":
-                            wanted = [item["symbol"] for item in request["payload"]]
-                            ack = msg.market_subscribed(request_id, wanted)
-                            await send(ws.send(Message(data=json.dumps(ack))))
-                            assert case is not None
-                            nursery.start_soon(blast, *case)
-                        elif kind == "ping":
-                            await send(ws.send(Message(data=json.dumps(msg.pong(request_id, now)))))
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        return
-
-
-def server_main(pipe: Connection, cpu: int | None) -> None:
-    """Entry point of the server process: report the port, serve until killed."""
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-
-    async def main() -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        pipe.send(listeners[0].socket.getsockname()[1])
-        await trio.serve_listeners(serve_connection, listeners)
-
-    trio.run(main)
-
-
-# ---------------------------------------------------------------------------------------------
-# The two clients
-# ---------------------------------------------------------------------------------------------
-
-
-@attrs.define
-class Run:
-    """What one consumer saw: messages received and the time of the first and the last."""
-
-    received: int = 0
-    first: float = 0.0
-    last: float = 0.0
-    decoded: int = 0
-    frames: int = 0
-    frames_dropped: int = 0
-    conflated: int = 0
-
-    @property
-    def rate(self) -> float:
-        return (self.received - 1) / (self.last - self.first) if self.received > 1 else 0.0
-
-
-def case_base(port: int, per_frame: int, messages: int, symbols: int) -> str:
-    return f"ws://127.0.0.1:{port}/bench/{per_frame}/{messages}/{symbols}"
-
-
-async def wait_done(run: Run, expected: int) -> None:
-    """Until ``expected`` messages arrived, or none came for ``STALL_S`` (some were lost)."""
-    seen, since = -1, trio.current_time()
-    while run.received < expected:
-        await trio.sleep(0.01)
-        if run.received != seen:
-            seen, since = run.received, trio.current_time()
-        elif trio.current_time() - since > STALL_S:
-            return
-
-
-async def run_baseline(base: str, messages: int, symbols: Sequence[str]) -> Run:
-    """A bare trio-websocket client: auth, subscribe, then ``json.loads`` every message."""
-    run = Run()
-    loads, clock = json.loads, time.perf_counter
-    async with trio_websocket.open_websocket_url(base + "/v1/market/ws") as ws:
-        await ws.send_message(encode.auth_request("a", TOKEN))
-        while "authSuccess" not in await ws.get_message():
-            pass
-        await ws.send_message(encode.subscribe_market("s", list(symbols)))
-        while '"subscribed"' not in await ws.get_message():
-            pass
-        with trio.move_on_after(STALL_S * 10):
-            while run.received < messages:
-                frame = await ws.get_message()
-                run.frames += 1
-                assert isinstance(frame, str)
-                for line in frame.split("\n"):
-                    loads(line)
-                    run.received += 1
-                    if run.received == 1:
-                        run.first = clock()
-                run.last = clock()
-    run.decoded = run.received
-    return run
-
-
-@attrs.define
-class CountingStrategy:
-    """The strategy: counts ``aries_on_quote`` calls, noting the time of the first and last."""
-
-    run: Run
-
-    def aries_on_quote(self, quote: Quote, ctx: StrategyContext) -> None:
-        run = self.run
-        run.received += 1
-        run.last = time.perf_counter()
-        if run.received == 1:
-            run.first = run.last
-
-
-async def run_engine(base: str, messages: int, symbols: Sequence[str]) -> Run:
-    """Supervisor → decode → normalize → bus → PluginHost → ``aries_on_quote``."""
-    run = Run()
-    strategy = CountingStrategy(run)
-    pm = make_plugin_manager()
-    pm.register(strategy, name="counter")
-    pm.check_pending()
-    loaded = LoadedPlugin(name="counter", kind="strategy", obj=strategy, accounts=())
-    bus = EventBus()
-    host = PluginHost(pm, [loaded], bus, AccountViews())
-    supervisor = ConnectionSupervisor(
-        MarketHandler(set(symbols)), base, StaticTokenProvider(Secret(TOKEN)), bus
-    )
-    async with trio.open_nursery() as nursery:
-        await nursery.start(host.run)
-        await host.start_plugins()
-        await nursery.start(supervisor.run)  # returns once subscribed
-        await wait_done(run, messages)
-        nursery.cancel_scope.cancel()
-    connection = supervisor.statistics()
-    run.decoded = supervisor.decoder.statistics().messages
-    run.frames = connection.frames
-    run.frames_dropped = connection.frames_dropped
-    [plugins] = [s for s in bus.statistics() if s.name == "plugins"]
-    run.conflated = plugins.conflated
-    return run
-
-
-# ---------------------------------------------------------------------------------------------
-# Orchestration and report
-# ---------------------------------------------------------------------------------------------
-
-
-async def measure(port: int, messages: int, rounds: int, nsym: int) -> dict[str, list[Run]]:
-    symbols = symbol_names(nsym)
+async def measure(args: argparse.Namespace, port: int) -> dict[str, list[Run]]:
+    """Every case, round-robin, ``args.rounds`` times."""
+    symbols = symbol_names(args.symbols)
+    quotes, events = args.messages, args.order_events
+    fills = expected_fills(events)
     runs: dict[str, list[Run]] = {}
-    for _ in range(rounds):
+
+    def add(key: str, run: Run) -> None:
+        runs.setdefault(key, []).append(run)
+
+    for _ in range(args.rounds):
         for per_frame in PER_FRAME_CASES:
-            base = case_base(port, per_frame, messages, nsym)
-            runs.setdefault(f"baseline/{per_frame}", []).append(
-                await run_baseline(base, messages, symbols)
-            )
-            runs.setdefault(f"engine/{per_frame}", []).append(
-                await run_engine(base, messages, symbols)
-            )
+            if "quotes" in args.kinds:
+                base = case_base(port, "quotes", per_frame, quotes, args.symbols)
+                add(
+                    f"baseline/quotes/{per_frame}", await run_baseline_quotes(base, quotes, symbols)
+                )
+                add(f"engine/quotes/{per_frame}", await run_engine_quotes(base, quotes, symbols))
+            if "orders" in args.kinds:
+                base = case_base(port, "orders", per_frame, events, args.symbols)
+                add(f"baseline/orders/{per_frame}", await run_baseline_orders(base, events))
+                for variant in variants(args.journal):
+                    journal = variant == "engine+journal"
+                    run = await run_engine_orders(base, events, fills, journal=journal)
+                    add(f"{variant}/orders/{per_frame}", run)
     return runs
 
 
+def profile_orders(args: argparse.Namespace, port: int) -> None:
+    """Each engine order case once more under cProfile: the top 15 functions by own time."""
+    events, fills = args.order_events, expected_fills(args.order_events)
+    for per_frame in PER_FRAME_CASES:
+        base = case_base(port, "orders", per_frame, events, args.symbols)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        run = trio.run(partial(run_engine_orders, base, events, fills, journal=False))
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.strip_dirs().sort_stats("tottime").print_stats(15)
+        body = out.getvalue()
+        body = body[body.index("   ncalls") :]
+        print(
+            f"\ncProfile, engine orders {per_frame}/frame ({run.received} events, "
+            f"{run.rate:,.0f}/s under the profiler), top 15 by tottime:"
+        )
+        print(body.rstrip())
+
+
 def median_run(runs: list[Run]) -> Run:
+    """The run of median rate (the lower middle one for an even count)."""
     return sorted(runs, key=lambda r: r.rate)[(len(runs) - 1) // 2]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--messages", type=int, default=60_000, help="quotes per run")
-    parser.add_argument("--rounds", type=int, default=3, help="round-robin repetitions")
-    parser.add_argument("--symbols", type=int, default=1000, help="distinct symbols cycled")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin client/server CPUs")
-    args = parser.parse_args()
-    messages = max(1000, args.messages // 1000 * 1000)  # the server writes blocks of 1000
-    configure_logging("error")
-
-    cpus = sorted(os.sched_getaffinity(0))
-    pin = not args.no_pin and len(cpus) >= 2
-    client_cpu, server_cpu = (cpus[0], cpus[1]) if pin else (None, None)
-    if client_cpu is not None:
-        os.sched_setaffinity(0, {client_cpu})
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    server = context.Process(target=server_main, args=(theirs, server_cpu), daemon=True)
-    server.start()
-    try:
-        port = ours.recv()
-        started = time.perf_counter()
-        runs = trio.run(measure, port, messages, args.rounds, args.symbols)
-        elapsed = time.perf_counter() - started
-    finally:
-        server.kill()
-        server.join()
-
-    placement = (
-        f"client CPU {client_cpu}, server CPU {server_cpu}"
-        if pin
-        else f"unpinned (CPUs {','.join(map(str, cpus))})"
+def _order_accounting(name: str, run: OrderRun, events: int, fills: int) -> list[str]:
+    """What became of every order event in one engine run, and whether each got through once."""
+    exact = (
+        run.received == events
+        and run.fills == fills
+        and run.applied == events
+        and run.book_fills == fills
+        and run.duplicates == run.stale == run.illegal == 0
+        and run.open_orders == 0
+        and run.connects == 1
+        and run.decode_errors == 0
     )
+    lines = [
+        f"    {name}: decoded {run.decoded} (in {run.frames} frames, incl. auth/snapshot); book "
+        f"applied {run.applied}, dropped as duplicate {run.duplicates} / stale {run.stale} / "
+        f"illegal {run.illegal}, fills {run.book_fills}, open orders left {run.open_orders}; "
+        f"strategy got {run.received} aries_on_order_updated + {run.fills} "
+        f"aries_on_order_filled; connects {run.connects}, decode errors {run.decode_errors}, "
+        f"publisher waits (back-pressure) {run.publisher_waits} → "
+        + ("every event delivered once" if exact else "NOT every event delivered exactly once")
+    ]
+    if run.journal:
+        lines.append(
+            f"      journal: {run.journal_recorded} records (frames + events), backlog when the "
+            f"strategy got the last event {run.journal_pending_at_last} "
+            f"({run.journal_written_at_last} committed by then), all committed "
+            f"{run.journal_drain_s:.2f} s later, dropped {run.journal_dropped}"
+        )
+    if not exact:
+        lines.append(f"      WARNING: {name} expected {events} updates and {fills} fills")
+    return lines
+
+
+def report(
+    args: argparse.Namespace, runs: dict[str, list[Run]], elapsed: float, placement: str
+) -> None:
+    """Print the table and the accounting; append the JSON line."""
+    quotes, events = args.messages, args.order_events
+    fills = expected_fills(events)
+    sizes = []
+    if "quotes" in args.kinds:
+        sizes.append(f"{quotes} quotes per run ({args.symbols} symbols cycled)")
+    if "orders" in args.kinds:
+        sizes.append(
+            f"{events} order events per run ({events // EVENTS_PER_ORDER} orders × NEW, 3 "
+            f"PARTIALLY_FILLED, FILLED; {fills} fills)"
+        )
     print(
-        f"{messages} quotes per run, {args.rounds} rounds round-robin (median shown), "
-        f"{args.symbols} symbols cycled; {placement}; Python {platform.python_version()}, "
-        f"{elapsed:.1f} s"
+        f"{'; '.join(sizes)}; {args.rounds} rounds round-robin (median shown); {placement}; "
+        f"engine log level {args.log_level}; "
+        f"Python {platform.python_version()}, {elapsed:.1f} s"
     )
     header = (
-        f"{'case':<22}{'baseline msg/s':>15}{'engine msg/s':>14}{'ratio':>7}"
+        f"{'case':<28}{'baseline msg/s':>15}{'engine msg/s':>14}{'ratio':>7}"
         f"{'base µs/msg':>12}{'engine µs/msg':>14}"
     )
     print(header)
     print("-" * len(header))
     result: dict[str, Any] = {
         "bench": "throughput",
-        "messages": messages,
+        "messages": quotes,
+        "order_events": events,
         "rounds": args.rounds,
         "symbols": args.symbols,
-        "pinned": pin,
+        "kinds": list(args.kinds),
+        "pinned": placement.startswith("client CPU"),
+        "log_level": args.log_level,
         "python": platform.python_version(),
     }
-    accounting: list[str] = []
-    for per_frame in PER_FRAME_CASES:
-        base = median_run(runs[f"baseline/{per_frame}"])
-        engine = median_run(runs[f"engine/{per_frame}"])
+    # label, baseline key, engine key, result key
+    rows: list[tuple[str, str, str, str]] = [
+        (f"quotes, {n}/frame", f"baseline/quotes/{n}", f"engine/quotes/{n}", f"quote_{n}")
+        for n in PER_FRAME_CASES
+        if "quotes" in args.kinds
+    ]
+    for variant in variants(args.journal) if "orders" in args.kinds else []:
+        journal = variant == "engine+journal"
+        label = "orders + journal" if journal else "orders"
+        key = "order_journal" if journal else "order"
+        rows += [
+            (f"{label}, {n}/frame", f"baseline/orders/{n}", f"{variant}/orders/{n}", f"{key}_{n}")
+            for n in PER_FRAME_CASES
+        ]
+    for label, base_key, engine_key, result_key in rows:
+        base = median_run(runs[base_key])
+        engine = median_run(runs[engine_key])
         ratio = engine.rate / base.rate if base.rate else 0.0
-        label = f"quotes, {per_frame}/frame"
         print(
-            f"{label:<22}{base.rate:>15,.0f}{engine.rate:>14,.0f}{ratio:>6.2f}x"
-            f"{1e6 / base.rate:>12.2f}{1e6 / engine.rate:>14.2f}"
+            f"{label:<28}{base.rate:>15,.0f}{engine.rate:>14,.0f}{ratio:>6.2f}x"
+            f"{_us(base.rate):>12.2f}{_us(engine.rate):>14.2f}"
         )
-        key = f"quote_{per_frame}"
-        result[key] = {
+        entry: dict[str, Any] = {
             "baseline_msgs_s": round(base.rate),
             "engine_msgs_s": round(engine.rate),
             "ratio": round(ratio, 3),
-            "baseline_us_per_msg": round(1e6 / base.rate, 2),
-            "engine_us_per_msg": round(1e6 / engine.rate, 2),
-            "baseline_rounds_msgs_s": [round(r.rate) for r in runs[f"baseline/{per_frame}"]],
-            "engine_rounds_msgs_s": [round(r.rate) for r in runs[f"engine/{per_frame}"]],
+            "baseline_us_per_msg": round(_us(base.rate), 2),
+            "engine_us_per_msg": round(_us(engine.rate), 2),
+            "baseline_rounds_msgs_s": [round(r.rate) for r in runs[base_key]],
+            "engine_rounds_msgs_s": [round(r.rate) for r in runs[engine_key]],
             "engine_decoded": engine.decoded,
             "engine_frames": engine.frames,
-            "engine_frames_dropped": engine.frames_dropped,
-            "engine_conflated": engine.conflated,
             "engine_received": engine.received,
             "baseline_received": base.received,
         }
-        accounting.append(
-            f"  {per_frame}/frame: sent {messages}; baseline json.loads {base.received}; engine "
-            f"decoded {engine.decoded} (in {engine.frames} frames, incl. auth/status/ack), "
-            f"frames dropped {engine.frames_dropped}, conflated on the bus {engine.conflated}, "
-            f"strategy received {engine.received}"
-        )
-        for name, run in (("baseline", base), ("engine", engine)):
-            if run.received < messages:
-                accounting.append(f"  WARNING: {name} got {run.received} of {messages}")
+        if isinstance(engine, OrderRun):
+            entry.update(
+                engine_fills=engine.fills,
+                engine_applied=engine.applied,
+                engine_dropped=engine.duplicates + engine.stale + engine.illegal,
+                engine_publisher_waits=engine.publisher_waits,
+                engine_connects=engine.connects,
+            )
+            if engine.journal:
+                entry.update(
+                    journal_pending_at_last=engine.journal_pending_at_last,
+                    journal_drain_s=round(engine.journal_drain_s, 3),
+                    journal_dropped=engine.journal_dropped,
+                )
+        else:
+            entry.update(
+                engine_frames_dropped=engine.frames_dropped, engine_conflated=engine.conflated
+            )
+        result[result_key] = entry
     rounds_text = "; ".join(
         f"{name} " + "/".join(f"{r.rate:,.0f}" for r in rs) for name, rs in runs.items()
     )
     print(f"per round (msg/s): {rounds_text}")
     print("message accounting (median round; the rate counts what the strategy received):")
-    print("\n".join(accounting))
-    ratio_1 = result["quote_1"]["ratio"]
-    rate_10 = result["quote_10"]["engine_msgs_s"]
-    met_1 = ratio_1 >= TARGET_RATIO_1
-    met_10 = rate_10 >= TARGET_RATE_10
-    print(
-        f"target 1/frame: engine ≥ {TARGET_RATIO_1}x baseline: {ratio_1:.2f}x → "
-        f"{'met' if met_1 else 'NOT met'}"
-    )
-    print(
-        f"target 10/frame: engine ≥ {TARGET_RATE_10:,} quotes/s: {rate_10:,} → "
-        f"{'met' if met_10 else 'NOT met'}"
-    )
-    result["target_ratio_1_met"] = met_1
-    result["target_rate_10_met"] = met_10
+    for per_frame in PER_FRAME_CASES:
+        if "quotes" in args.kinds:
+            base = median_run(runs[f"baseline/quotes/{per_frame}"])
+            engine = median_run(runs[f"engine/quotes/{per_frame}"])
+            print(
+                f"  quotes {per_frame}/frame: sent {quotes}; baseline json.loads {base.received}; "
+                f"engine decoded {engine.decoded} (in {engine.frames} frames, incl. "
+                f"auth/status/ack), frames dropped {engine.frames_dropped}, conflated on the bus "
+                f"{engine.conflated}, strategy received {engine.received}"
+            )
+            for name, run in (("baseline", base), ("engine", engine)):
+                if run.received < quotes:
+                    print(f"  WARNING: {name} got {run.received} of {quotes}")
+    for per_frame in PER_FRAME_CASES:
+        if "orders" not in args.kinds:
+            break
+        base = median_run(runs[f"baseline/orders/{per_frame}"])
+        print(
+            f"  orders {per_frame}/frame: sent {events} events ({fills} fills); baseline "
+            f"json.loads {base.received}"
+        )
+        if base.received < events:
+            print(f"  WARNING: baseline got {base.received} of {events}")
+        for variant in variants(args.journal):
+            engine = median_run(runs[f"{variant}/orders/{per_frame}"])
+            assert isinstance(engine, OrderRun)
+            for line in _order_accounting(variant, engine, events, fills):
+                print(line)
+    if "quotes" in args.kinds:
+        ratio_1 = result["quote_1"]["ratio"]
+        rate_10 = result["quote_10"]["engine_msgs_s"]
+        met_1 = ratio_1 >= TARGET_RATIO_1
+        met_10 = rate_10 >= TARGET_RATE_10
+        print(
+            f"target quotes 1/frame: engine ≥ {TARGET_RATIO_1}x baseline: {ratio_1:.2f}x → "
+            f"{'met' if met_1 else 'NOT met'}"
+        )
+        print(
+            f"target quotes 10/frame: engine ≥ {TARGET_RATE_10:,} quotes/s: {rate_10:,} → "
+            f"{'met' if met_10 else 'NOT met'}"
+        )
+        result["target_ratio_1_met"] = met_1
+        result["target_rate_10_met"] = met_10
     with RESULTS.open("a", encoding="utf-8") as results:
         results.write(json.dumps({**result, "at": time.time()}) + "\n")
     sys.stdout.flush()
+
+
+def _us(rate: float) -> float:
+    return 1e6 / rate if rate else 0.0
+
+
+def main() -> None:
+    """Parse the options, start the server, measure, report."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--messages", type=int, default=60_000, help="quotes per run")
+    parser.add_argument("--order-events", type=int, default=30_000, help="order events per run")
+    parser.add_argument("--rounds", type=int, default=3, help="round-robin repetitions")
+    parser.add_argument("--symbols", type=int, default=1000, help="distinct symbols cycled")
+    parser.add_argument(
+        "--kinds", nargs="+", choices=("quotes", "orders"), default=["quotes", "orders"]
+    )
+    parser.add_argument(
+        "--journal",
+        choices=("both", "on", "off"),
+        default="both",
+        help="order cases: the engine without and/or with its journal",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="then cProfile each engine order case once"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="error",
+        help="engine log level (default error; the engine's own default, info, logs every "
+        "OrderUpdated and OrderFilled: redirect stderr)",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin client/server CPUs")
+    args = parser.parse_args()
+    # The server writes whole blocks of 1000 messages.
+    args.messages = max(BLOCK_MESSAGES, args.messages // BLOCK_MESSAGES * BLOCK_MESSAGES)
+    args.order_events = max(BLOCK_MESSAGES, args.order_events // BLOCK_MESSAGES * BLOCK_MESSAGES)
+    configure_logging(args.log_level)
+
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = not args.no_pin and len(cpus) >= 2
+    client_cpu, server_cpu = (cpus[0], cpus[1]) if pin else (None, None)
+    if client_cpu is not None:
+        os.sched_setaffinity(0, {client_cpu})
+    order_events = args.order_events if "orders" in args.kinds else 0
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    server = context.Process(
+        target=server_main, args=(theirs, server_cpu, order_events, args.symbols), daemon=True
+    )
+    server.start()
+    try:
+        port = ours.recv()
+        started = time.perf_counter()
+        runs = trio.run(measure, args, port)
+        elapsed = time.perf_counter() - started
+        placement = (
+            f"client CPU {client_cpu}, server CPU {server_cpu}"
+            if pin
+            else f"unpinned (CPUs {','.join(map(str, cpus))})"
+        )
+        report(args, runs, elapsed, placement)
+        if args.profile and "orders" in args.kinds:
+            profile_orders(args, port)
+    finally:
+        server.kill()
+        server.join()
 
 
 if __name__ == "__main__":
