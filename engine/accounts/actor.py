@@ -19,6 +19,7 @@ when nothing it sent is left unanswered.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Callable
@@ -878,6 +879,8 @@ def _log_reconciliation(account_id: str, facts: list[Event]) -> None:
 
 def _log_fact(fact: Event) -> None:
     """One readable line per fact: what an operator watching the console wants to see."""
+    if not isinstance(fact, OrderRejected) and not log.is_enabled_for(logging.INFO):
+        return  # the arguments below cost more than the filtered-out call would
     if isinstance(fact, OrderUpdated):
         order = fact.order
         log.info(
