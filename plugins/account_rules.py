@@ -54,6 +54,7 @@ from engine.model import AccountView, Order, OrderIntent, RiskVerdict, SecurityT
 from engine.validators import positive
 from plugins._risk_common import (
     DEFAULT_MAX_STATE_AGE,
+    EQUITY,
     MARGIN_ACCOUNT_TYPES,
     NON_MARGIN_ACCOUNT_TYPES,
     OPTION_MULTIPLIER,
@@ -75,6 +76,7 @@ OPTIONS_LEVEL = "OPTIONS_LEVEL"
 ACCOUNT_INFO_UNKNOWN = "ACCOUNT_INFO_UNKNOWN"
 
 OPTIONS_LEVELS = ("LEVEL_0", "LEVEL_1", "LEVEL_2", "LEVEL_3", "LEVEL_4")
+KNOWN_ACCOUNT_TYPES = MARGIN_ACCOUNT_TYPES | NON_MARGIN_ACCOUNT_TYPES
 COVERED, LONG, SPREADS, NAKED = 1, 2, 3, 4
 
 
@@ -116,10 +118,10 @@ class AccountRules:
         info = account.info
         account_type = None if info is None else info.account_type
         options_level = None if info is None else info.options_level
-        if account_type not in MARGIN_ACCOUNT_TYPES | NON_MARGIN_ACCOUNT_TYPES:
+        if account_type not in KNOWN_ACCOUNT_TYPES:
             return _unknown(account, "account type", account_type, options_level)
         margin = account_type in MARGIN_ACCOUNT_TYPES
-        if intent.security_type is SecurityType.EQUITY:
+        if intent.security_type is EQUITY:
             return None if margin else _short_sale(intent, account, account_type)
         if options_level not in OPTIONS_LEVELS:
             return _unknown(account, "options level", account_type, options_level)

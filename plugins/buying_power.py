@@ -47,13 +47,17 @@ from decimal import Decimal
 import attrs
 
 from engine import hookimpl
-from engine.model import AccountView, Balance, OrderIntent, Quote, RiskVerdict, SecurityType
+from engine.model import AccountView, Balance, OrderIntent, Quote, RiskVerdict
 from engine.validators import non_negative, percent, positive
 from plugins._risk_common import (
+    BUY_SIDES,
     DEFAULT_MAX_QUOTE_AGE,
     DEFAULT_MAX_STATE_AGE,
+    EQUITY,
+    MULTI_LEG,
     NO_BALANCE,
     NO_PRICE,
+    OPTION,
     ZERO,
     Priced,
     closing_qty,
@@ -151,7 +155,7 @@ class BuyingPowerCheck:
         return None
 
     def _pool(self, intent: OrderIntent, balance: Balance) -> tuple[str, Decimal]:
-        if intent.security_type is not SecurityType.EQUITY:
+        if intent.security_type is not EQUITY:
             return "optionBuyingPower", balance.option_buying_power
         if self.config.day_trading:
             return "dayTradeBuyingPower", balance.day_trade_buying_power
@@ -182,9 +186,9 @@ class BuyingPowerCheck:
         now_ns: int,
     ) -> _Cost | RiskVerdict:
         unit = multiplier(intent.security_type)
-        selling = not intent.side.is_buy
+        selling = intent.side not in BUY_SIDES
         opening = open_qty(intent) - closing_qty(account, intent)
-        if intent.security_type is SecurityType.OPTION and selling:
+        if intent.security_type is OPTION and selling:
             terms = option_terms(intent)
             if terms is not None and terms.put_call == "CALL":
                 return _Cost(ZERO, opening, ZERO)
@@ -195,7 +199,7 @@ class BuyingPowerCheck:
                     symbol=intent.symbol,
                 )
             return _Cost(opening * terms.strike * unit, opening, terms.strike)
-        if intent.security_type is SecurityType.MULTI_LEG and selling:
+        if intent.security_type is MULTI_LEG and selling:
             strikes = [leg.strike_price for leg in intent.legs if leg.strike_price is not None]
             if len(strikes) < 2 or len(strikes) != len(intent.legs):
                 return RiskVerdict.reject(

@@ -86,12 +86,14 @@ class DailyLossLimit:
     def __init__(self, config: DailyLossConfig) -> None:
         self.config = config
         self._max_state_age_ns = seconds_to_ns(config.max_state_age)
+        self._floor = -config.max_loss
+        """The P&L at which the switch trips."""
         self.tripped: dict[str, Decimal] = {}
         """Accounts whose switch tripped, with the P&L that tripped it."""
         self._halt_requested: set[str] = set()
 
     def _reached(self, balance: Balance) -> bool:
-        return pnl_of(balance) <= -self.config.max_loss
+        return pnl_of(balance) <= self._floor
 
     def _reason(self, balance: Balance) -> str:
         return (

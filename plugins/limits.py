@@ -63,24 +63,29 @@ from decimal import Decimal
 import attrs
 
 from engine import hookimpl
-from engine.model import AccountView, OrderIntent, Position, Quote, RiskVerdict, SecurityType
+from engine.model import AccountView, OrderIntent, Quote, RiskVerdict
 from engine.validators import optional_positive, percent, positive
 from plugins._risk_common import (
+    BUY_SIDES,
     DEFAULT_MAX_QUOTE_AGE,
     DEFAULT_MAX_STATE_AGE,
-    NO_PRICE,
+    MULTI_LEG,
     ZERO,
     Priced,
+    exposure,
+    gross_positions,
+    gross_working,
     instrument_symbol,
-    multiplier,
     only_reduces,
     open_qty,
     positive_values,
     price_order,
     seconds_to_ns,
     stale_state,
+    unpriced_working_order,
     working_notionals,
 )
+from plugins._risk_common import position_value as position_value
 
 MAX_ORDER_QTY = "MAX_ORDER_QTY"
 MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
@@ -188,7 +193,7 @@ class PositionLimit:
         self, intent: OrderIntent, account: AccountView, now_ns: int
     ) -> RiskVerdict | None:
         """Reject when the position could end beyond the limit on the side this order moves."""
-        if intent.security_type is SecurityType.MULTI_LEG:
+        if intent.security_type is MULTI_LEG:
             return None
         stale = stale_state(account, now_ns, self._max_state_age_ns)
         if stale is not None:
@@ -196,15 +201,15 @@ class PositionLimit:
         symbol = instrument_symbol(intent)
         limit = self.config.per_symbol.get(symbol, self.config.max_position)
         held = account.position_quantity(symbol)
-        low, high = account.exposure(symbol)
+        low, high = exposure(account, symbol)
         old = intent.replaces
         if old is not None and old.symbol == symbol:
-            if old.side.is_buy:
+            if old.side in BUY_SIDES:
                 high -= old.leaves_qty
             else:
                 low += old.leaves_qty
         qty = open_qty(intent)
-        if intent.side.is_buy:
+        if intent.side in BUY_SIDES:
             working, projected = high - held, high + qty
             breached = projected > limit
         else:
@@ -242,18 +247,6 @@ class GrossExposureConfig:
     """Seconds: an older quote cannot price a market order (``STALE_QUOTE``)."""
 
 
-def position_value(position: Position, quotes: Mapping[str, Quote]) -> Decimal:
-    """|value| of a position: the venue's market value, else |qty| × quote mid (or average
-    price) × multiplier."""
-    if position.market_value is not None:
-        return abs(position.market_value)
-    quote = quotes.get(position.symbol)
-    mark = None if quote is None else quote.mid
-    if mark is None:
-        mark = position.avg_price
-    return abs(position.quantity) * mark * multiplier(position.security_type)
-
-
 class GrossExposureLimit:
     """Vetoes orders that would take gross exposure beyond ``max_gross``."""
 
@@ -288,20 +281,17 @@ class GrossExposureLimit:
         if not isinstance(priced, Priced):
             return priced
         order_notional = priced.notional(open_qty(intent))
-        positions_gross = sum(
-            (position_value(p, quotes) for p in account.positions.values()), start=ZERO
-        )
-        working_gross = ZERO
-        for order, notional in working_notionals(account, quotes, excluding=intent.replaces):
-            if notional is None:
-                return RiskVerdict.reject(
-                    NO_PRICE,
-                    f"cannot value the working {order.side} {order.symbol} order "
-                    f"{order.client_order_id}: no price and no quote",
-                    symbol=order.symbol,
-                    working_order=order.client_order_id,
-                )
-            working_gross += notional
+        positions_gross = gross_positions(account, quotes)
+        if intent.replaces is None:
+            working_gross, unpriced = gross_working(account, quotes)
+            if unpriced is not None:
+                return unpriced_working_order(unpriced)
+        else:  # the order it amends is left out: its new terms replace it
+            working_gross = ZERO
+            for order, notional in working_notionals(account, quotes, excluding=intent.replaces):
+                if notional is None:
+                    return unpriced_working_order(order)
+                working_gross += notional
         projected = positions_gross + working_gross + order_notional
         limit = self.config.max_gross
         if projected > limit:

@@ -49,10 +49,11 @@ from engine import hookimpl
 from engine.model import AccountView, OrderIntent, Quote, RiskVerdict, SecurityType, Side
 from engine.validators import fraction, non_negative, percent, positive
 from plugins._risk_common import (
+    BUY_SIDES,
     DEFAULT_MAX_QUOTE_AGE,
     DEFAULT_MAX_STATE_AGE,
+    EQUITY,
     NO_BALANCE,
-    NO_PRICE,
     ZERO,
     Priced,
     closing_qty,
@@ -60,7 +61,9 @@ from plugins._risk_common import (
     price_order,
     seconds_to_ns,
     stale_state,
+    unpriced_working_order,
     working_notionals,
+    working_requirement,
 )
 
 INSUFFICIENT_MARGIN = "INSUFFICIENT_MARGIN"
@@ -103,7 +106,7 @@ class MarginCheck:
         now_ns: int,
     ) -> RiskVerdict | None:
         """Reject when the projected excess over maintenance falls below ``min_excess``."""
-        if intent.security_type is not SecurityType.EQUITY:
+        if intent.security_type is not EQUITY:
             return None
         stale = stale_state(account, now_ns, self._max_state_age_ns)
         if stale is not None:
@@ -125,27 +128,29 @@ class MarginCheck:
         )
         if not isinstance(priced, Priced):
             return priced
-        rate = self.config.long_maint_rate if intent.side.is_buy else self.config.short_maint_rate
+        buying = intent.side in BUY_SIDES
+        rate = self.config.long_maint_rate if buying else self.config.short_maint_rate
         order_req = priced.notional(opening) * rate
-        working_req = ZERO
-        for order, notional in working_notionals(account, quotes, excluding=intent.replaces):
-            if order.security_type is not SecurityType.EQUITY:
-                continue
-            if order.side is Side.BUY:
-                working_rate = self.config.long_maint_rate
-            elif order.side is Side.SELL_SHORT:
-                working_rate = self.config.short_maint_rate
-            else:
-                continue
-            if notional is None:
-                return RiskVerdict.reject(
-                    NO_PRICE,
-                    f"cannot value the working {order.side} {order.symbol} order "
-                    f"{order.client_order_id}: no price and no quote",
-                    symbol=order.symbol,
-                    working_order=order.client_order_id,
-                )
-            working_req += notional * working_rate
+        if intent.replaces is None:
+            working_req, unpriced = working_requirement(
+                account, quotes, self.config.long_maint_rate, self.config.short_maint_rate
+            )
+            if unpriced is not None:
+                return unpriced_working_order(unpriced)
+        else:  # the order it amends is left out: its new terms replace it
+            working_req = ZERO
+            for order, notional in working_notionals(account, quotes, excluding=intent.replaces):
+                if order.security_type is not SecurityType.EQUITY:
+                    continue
+                if order.side is Side.BUY:
+                    working_rate = self.config.long_maint_rate
+                elif order.side is Side.SELL_SHORT:
+                    working_rate = self.config.short_maint_rate
+                else:
+                    continue
+                if notional is None:
+                    return unpriced_working_order(order)
+                working_req += notional * working_rate
         projected = balance.maint_req + working_req + order_req
         excess = balance.total_equity - projected
         if excess < self.config.min_excess:

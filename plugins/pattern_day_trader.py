@@ -57,6 +57,7 @@ from engine import ConfigValueError, hookimpl
 from engine.model import AccountView, OrderFilled, OrderIntent, RiskVerdict, SecurityType, Side
 from engine.validators import non_negative, positive
 from plugins._risk_common import (
+    BUY_SIDES,
     DEFAULT_MAX_STATE_AGE,
     NO_BALANCE,
     NON_MARGIN_ACCOUNT_TYPES,
@@ -116,6 +117,9 @@ class PatternDayTrader:
         self._opened: dict[tuple[str, str], _OpenedToday] = {}
         self._day_trades: dict[str, dict[str, date]] = {}
         """account → closing order key → the day it became a day trade."""
+        self._second: int | None = None
+        self._day_of_second = date.min
+        """``_day_of_ns`` of the last second asked about (orders come many to a second)."""
 
     # --- counting ------------------------------------------------------------------------------
 
@@ -202,7 +206,7 @@ class PatternDayTrader:
         state = self._opened.get((account_id, symbol))
         if state is None or state.day != today:
             return False
-        return state.short > 0 if side.is_buy else state.long > 0
+        return state.short > 0 if side in BUY_SIDES else state.long > 0
 
     def _working_day_trades(self, account: AccountView, intent: OrderIntent, today: date) -> int:
         """Working orders (not this one, nor the one it replaces) that would be day trades."""
@@ -241,7 +245,11 @@ class PatternDayTrader:
             day -= timedelta(days=1)
 
     def _day_of_ns(self, ns: int) -> date:
-        return datetime.fromtimestamp(ns // NS_PER_SECOND, tz=self._zone).date()
+        second = ns // NS_PER_SECOND
+        if second != self._second:
+            self._day_of_second = datetime.fromtimestamp(second, tz=self._zone).date()
+            self._second = second
+        return self._day_of_second
 
     def _day_of_event(self, event: OrderFilled) -> date:
         if event.ts_event is not None:

@@ -41,11 +41,13 @@ from typing import Literal
 import attrs
 
 from engine import ConfigValueError, hookimpl
-from engine.model import OrderIntent, OrderType, Quote, RiskVerdict, SecurityType
+from engine.model import OrderIntent, OrderType, Quote, RiskVerdict
 from engine.validators import non_negative, positive
 from plugins._risk_common import (
+    BUY_SIDES,
     DEFAULT_MAX_QUOTE_AGE,
     HUNDRED,
+    MULTI_LEG,
     instrument_symbol,
     seconds_to_ns,
     stale_quote,
@@ -54,6 +56,7 @@ from plugins._risk_common import (
 PRICE_BAND = "PRICE_BAND"
 NO_QUOTE = "NO_QUOTE"
 _CENT = Decimal("0.01")
+_LIMIT = OrderType.LIMIT
 
 
 def _band_pct(_instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
@@ -85,6 +88,8 @@ class PriceBand:
     def __init__(self, config: PriceBandConfig) -> None:
         self.config = config
         self._max_quote_age_ns = seconds_to_ns(config.max_quote_age)
+        self._bands: dict[tuple[str, bool], tuple[Quote, Decimal, Decimal, Decimal]] = {}
+        """(symbol, buying) → (the quote, reference, band low, band high) last computed."""
 
     @hookimpl
     def aries_check_order(
@@ -92,11 +97,7 @@ class PriceBand:
     ) -> RiskVerdict | None:
         """Reject a limit price outside the band around the latest quote."""
         price = intent.price
-        if (
-            intent.type is not OrderType.LIMIT
-            or price is None
-            or intent.security_type is SecurityType.MULTI_LEG
-        ):
+        if intent.type is not _LIMIT or price is None or intent.security_type is MULTI_LEG:
             return None
         symbol = instrument_symbol(intent)
         quote = quotes.get(symbol)
@@ -104,10 +105,18 @@ class PriceBand:
             stale = stale_quote(quote, now_ns, self._max_quote_age_ns)
             if stale is not None:
                 return stale
-        if self.config.reference == "mid":
-            reference = None if quote is None else quote.mid
+        touch = self.config.reference != "mid"
+        buying = intent.side in BUY_SIDES
+        key = (symbol, touch and buying)
+        known = self._bands.get(key)
+        if known is not None and known[0] is quote and known[2] <= price <= known[3]:
+            return None
+        if quote is None:
+            reference = None
+        elif touch:
+            reference = quote.ask if buying else quote.bid
         else:
-            reference = None if quote is None else (quote.ask if intent.side.is_buy else quote.bid)
+            reference = quote.mid
         if reference is None:
             if self.config.no_quote == "allow":
                 return None
@@ -121,6 +130,8 @@ class PriceBand:
         pct = self.config.max_deviation_pct
         band = max(reference * pct / HUNDRED, self.config.min_band)
         low, high = reference - band, reference + band
+        if quote is not None:
+            self._bands[key] = (quote, reference, low, high)
         if low <= price <= high:
             return None
         deviation = (

@@ -85,13 +85,13 @@ from __future__ import annotations
 import decimal
 from collections.abc import Iterable
 from decimal import Decimal
-from types import MappingProxyType
 from typing import assert_never
 
 import attrs
 import structlog
 
 from engine.accounts._transitions import is_legal, is_reachable
+from engine.accounts.views import SnapshotDict
 from engine.model.account import AccountInfo, AccountView, Balance, Position
 from engine.model.enums import OrderStatus, TradingState
 from engine.model.events import (
@@ -180,8 +180,12 @@ class AccountBook:
 
     account_id: str
     _orders: dict[str, Order] = attrs.field(factory=dict, init=False, repr=False)
-    _open_orders: dict[str, Order] = attrs.field(factory=dict, init=False, repr=False)
-    _positions: dict[str, Position] = attrs.field(factory=dict, init=False, repr=False)
+    _open_orders: SnapshotDict[str, Order] = attrs.field(
+        factory=SnapshotDict, init=False, repr=False
+    )
+    _positions: SnapshotDict[str, Position] = attrs.field(
+        factory=SnapshotDict, init=False, repr=False
+    )
     _balance: Balance | None = attrs.field(default=None, init=False, repr=False)
     _info: AccountInfo | None = attrs.field(default=None, init=False, repr=False)
     # client_order_id -> the intent (its strategy is the owner)
@@ -199,10 +203,14 @@ class AccountBook:
     _missing: set[str] = attrs.field(factory=set, init=False, repr=False)
     # approved new orders with no venue order linked yet (and not refused): they count against
     # limits even though no report shows them
-    _in_flight: dict[str, OrderIntent] = attrs.field(factory=dict, init=False, repr=False)
+    _in_flight: SnapshotDict[str, OrderIntent] = attrs.field(
+        factory=SnapshotDict, init=False, repr=False
+    )
     # client_order_id -> buying power added to its reservation by a replace still unanswered
     _replace_extra: dict[str, Decimal] = attrs.field(factory=dict, init=False, repr=False)
-    _replacements: dict[str, OrderIntent] = attrs.field(factory=dict, init=False, repr=False)
+    _replacements: SnapshotDict[str, OrderIntent] = attrs.field(
+        factory=SnapshotDict, init=False, repr=False
+    )
     _seen_before_replace: dict[str, bool] = attrs.field(factory=dict, init=False, repr=False)
     _last_applied_ns: int | None = attrs.field(default=None, init=False, repr=False)
     _synced: bool = attrs.field(default=False, init=False)
@@ -405,7 +413,8 @@ class AccountBook:
         return facts
 
     def view(self, trading_state: TradingState, *, heard_ns: int | None = None) -> AccountView:
-        """An immutable picture of the account; its mappings are read-only copies.
+        """An immutable picture of the account; its mappings are read-only snapshots, shared
+        with earlier views until they change.
 
         ``heard_ns`` is when the accounts stream was last heard from: with nothing to report,
         the venue's silence confirms this picture up to then (``AccountView.as_of_ns``).
@@ -414,11 +423,11 @@ class AccountBook:
             account_id=self.account_id,
             trading_state=trading_state,
             balance=self._balance,
-            positions=MappingProxyType(dict(self._positions)),
-            open_orders=MappingProxyType(dict(self._open_orders)),
+            positions=self._positions.snapshot(),
+            open_orders=self._open_orders.snapshot(),
             reserved_buying_power=sum((r.amount for r in self._reservations.values()), start=_ZERO),
-            in_flight=MappingProxyType(dict(self._in_flight)),
-            replacing=MappingProxyType(dict(self._replacements)),
+            in_flight=self._in_flight.snapshot(),
+            replacing=self._replacements.snapshot(),
             info=self._info,
             as_of_ns=_latest(self._last_applied_ns, heard_ns),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from operator import itemgetter
+from typing import Any
 
 import attrs
 import pluggy
@@ -20,6 +22,37 @@ log = structlog.get_logger(__name__)
 
 RISK_PLUGIN_ERROR = "RISK_PLUGIN_ERROR"
 RISK_PLUGIN_DISABLED = "RISK_PLUGIN_DISABLED"
+
+_APPROVED = RiskVerdict.approve()
+
+
+_CHECK_ARGUMENTS = ("intent", "account", "quotes", "now_ns")
+"""What ``aries_check_order`` is given, in the order the gate passes it to ``_Check.arguments``."""
+
+
+@attrs.frozen
+class _Check:
+    """One plugin's ``aries_check_order`` as the gate calls it.
+
+    ``arguments`` picks the values the implementation asks for (by name, in its order) out of the
+    gate's ``_CHECK_ARGUMENTS`` values in one C call: an ``itemgetter``, which gives a tuple for
+    two names or more (the call unpacks it) and the value itself for one (``single``).
+    """
+
+    plugin: LoadedPlugin
+    function: Callable[..., Any]
+    arguments: Callable[[tuple[object, ...]], Any]
+    single: bool
+
+
+def _no_arguments(_values: tuple[object, ...]) -> tuple[()]:
+    return ()
+
+
+def _check(plugin: LoadedPlugin, impl: BoundImpl) -> _Check:
+    indices = [_CHECK_ARGUMENTS.index(name) for name in impl.argnames]
+    arguments = itemgetter(*indices) if indices else _no_arguments
+    return _Check(plugin, impl.function, arguments, len(indices) == 1)
 
 
 @attrs.define(eq=False)
@@ -40,12 +73,16 @@ class RiskGate:
     clock: Callable[[], int] = now_ns
     _impls: list[tuple[LoadedPlugin, BoundImpl]] = attrs.field(factory=list, init=False)
     _reservation_impls: list[tuple[LoadedPlugin, BoundImpl]] = attrs.field(factory=list, init=False)
+    _all_checks: tuple[_Check, ...] = attrs.field(default=(), init=False)
+    _checks: dict[str, tuple[_Check, ...]] = attrs.field(factory=dict, init=False)
+    """Per account: the checks of the plugins bound to it, in pluggy order (built on first use)."""
     rejections: int = attrs.field(default=0, init=False)
     faults: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._impls = self._bound("aries_check_order")
         self._reservation_impls = self._bound("aries_order_reservation")
+        self._all_checks = tuple(_check(plugin, impl) for plugin, impl in self._impls)
 
     def _bound(self, hook_name: str) -> list[tuple[LoadedPlugin, BoundImpl]]:
         by_object = {id(p.obj): p for p in self.plugins}
@@ -90,18 +127,21 @@ class RiskGate:
             return amount
         return None
 
+    def _checks_of(self, account_id: str) -> tuple[_Check, ...]:
+        checks = tuple(check for check in self._all_checks if account_id in check.plugin.accounts)
+        self._checks[account_id] = checks
+        return checks
+
     def __call__(self, intent: OrderIntent, account: AccountView) -> RiskVerdict:
         """The verdict on ``intent`` given ``account`` (which includes in-flight reservations)."""
-        arguments = {
-            "intent": intent,
-            "account": account,
-            "quotes": self.quotes,
-            "now_ns": self.clock(),
-        }
-        for plugin, impl in self._impls:
-            if intent.account_id not in plugin.accounts:
-                continue
-            if not self._registered(plugin):
+        values = (intent, account, self.quotes, self.clock())  # as _CHECK_ARGUMENTS
+        checks = self._checks.get(intent.account_id)
+        if checks is None:
+            checks = self._checks_of(intent.account_id)
+        get_plugin = self.pm.get_plugin
+        for check in checks:
+            plugin = check.plugin
+            if get_plugin(plugin.name) is not plugin.obj:  # ``_registered``, inlined
                 # Disabled by the plugin host after a hook raised: its state is no longer kept
                 # up to date, so its answer cannot be trusted (fail closed).
                 self.rejections += 1
@@ -111,7 +151,10 @@ class RiskGate:
                     plugin=plugin.name,
                 )
             try:
-                verdict = impl(arguments)
+                if check.single:
+                    verdict = check.function(check.arguments(values))
+                else:
+                    verdict = check.function(*check.arguments(values))
             except Exception as exc:
                 self.faults += 1
                 self.rejections += 1
@@ -138,4 +181,4 @@ class RiskGate:
             if not verdict.approved:
                 self.rejections += 1
             return attrs.evolve(verdict, plugin=verdict.plugin or plugin.name)
-        return RiskVerdict.approve()
+        return _APPROVED

@@ -41,6 +41,7 @@ from engine.model.events import (
     TradingStateChanged,
     TradingStateRequested,
 )
+from engine.model.frozen import FrozenDict
 from engine.model.market import Quote, Trade
 from engine.model.orders import (
     CancelIntent,
@@ -92,6 +93,7 @@ __all__ = [
     "ConnectionStateChanged",
     "Endpoint",
     "Event",
+    "FrozenDict",
     "GreeksUpdated",
     "MarketDataRequested",
     "MarketStatusChanged",

@@ -212,3 +212,18 @@ def test_config_is_validated() -> None:
         PatternDayTraderConfig(timezone="Mars/Olympus")
     with pytest.raises(ValueError, match="window_days"):
         PatternDayTraderConfig(window_days=0)
+
+
+def test_a_new_day_begins_at_midnight_in_the_configured_time_zone() -> None:
+    plugin = pdt(day_trades_already=3)
+    plugin.aries_on_order_filled(fill(Side.BUY, "10"))  # opened 09:00 in New York
+    midnight = NOW + 14 * 3600 * SECOND  # 2025-01-03 00:00 in New York (05:00 UTC)
+    sell = intent(side=Side.SELL)
+    for now, day_trade_refused in [
+        (midnight - SECOND, True),
+        (midnight, False),
+        (midnight - 1, True),  # the same second as the first: still the 2nd
+        (midnight + 1, False),
+    ]:
+        verdict = plugin.aries_check_order(sell, small(as_of_ns=now), now)
+        assert (verdict is not None) == day_trade_refused, now - midnight
