@@ -79,17 +79,53 @@ def _import_path(_instance: Any, attribute: attrs.Attribute[Any], value: str) ->
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME_MAX_LENGTH = 64
+"""A ``*_env`` value longer than this is taken for a secret, not a variable's name."""
+_ENV_NAME_TOKEN_LENGTH = 20
+"""From this length on, a ``*_env`` value with a digit and either no ``_`` or both lower- and
+upper-case letters is taken for a secret (names are conventionally ``UPPER_CASE_WORDS``)."""
+_ENV_NAME_FIELD = "engine.config.env_name"
+"""attrs metadata key marking a ``*_env`` field: its type errors never show the value."""
+
+
+def _looks_like_a_secret(name: str) -> bool:
+    """Whether a value that has the shape of a variable name is more likely a token.
+
+    True when it is longer than ``_ENV_NAME_MAX_LENGTH`` characters, or has at least
+    ``_ENV_NAME_TOKEN_LENGTH`` characters, a digit, and either no ``_`` or both lower- and
+    upper-case letters (``a8Fq2LmZ7xKp4TnB9vRc…``, ``deadbeef0123…``). ``UPPER_CASE_WORDS``
+    names such as ``ARIES_ACCESS_TOKEN_2`` never are (up to the maximum length).
+    """
+    if len(name) > _ENV_NAME_MAX_LENGTH:
+        return True
+    if len(name) < _ENV_NAME_TOKEN_LENGTH or not any(c.isdigit() for c in name):
+        return False
+    mixed_case = any(c.islower() for c in name) and any(c.isupper() for c in name)
+    return "_" not in name or mixed_case
 
 
 def _env_name(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     """The name of an environment variable, never a secret itself (the value is not echoed)."""
+    expected = "expected the name of an environment variable"
     if not _ENV_NAME.fullmatch(value):
         raise _FieldValueError(
             attribute.name,
-            "expected the name of an environment variable (letters, digits and _, not starting "
-            "with a digit), e.g. 'ARIES_ACCESS_TOKEN'; the secret itself goes in that variable, "
-            "never in the file",
+            f"{expected} (letters, digits and _, not starting with a digit), e.g. "
+            "'ARIES_ACCESS_TOKEN'; the secret itself goes in that variable, never in the file",
         )
+    if _looks_like_a_secret(value):
+        raise _FieldValueError(
+            attribute.name,
+            f"{expected}, e.g. 'ARIES_ACCESS_TOKEN'; the value looks like a secret, not a name "
+            f"(over {_ENV_NAME_MAX_LENGTH} characters, or {_ENV_NAME_TOKEN_LENGTH} or more with a "
+            "digit and either no _ or mixed case), so it is not used or shown: put the secret in "
+            "an environment variable and give that variable's name here",
+        )
+
+
+def _env_name_field(default: str) -> Any:
+    """An attrs field holding the name of an environment variable (see ``_env_name``)."""
+    return attrs.field(default=default, validator=_env_name, metadata={_ENV_NAME_FIELD: True})
 
 
 @attrs.frozen(kw_only=True)
@@ -131,8 +167,8 @@ class OAuthSection:
     """
 
     client_id: str
-    client_secret_env: str = attrs.field(default="ARIES_CLIENT_SECRET", validator=_env_name)
-    refresh_token_env: str = attrs.field(default="ARIES_REFRESH_TOKEN", validator=_env_name)
+    client_secret_env: str = _env_name_field("ARIES_CLIENT_SECRET")
+    refresh_token_env: str = _env_name_field("ARIES_REFRESH_TOKEN")
     refresh_token_store: str | None = None
     refresh_skew: float = attrs.field(default=60.0, validator=_positive)
 
@@ -152,7 +188,7 @@ class VenueSection:
     kind: Literal["simulator", "aries"] = "simulator"
     rest_base: str = attrs.field(default="https://api.aries.com", validator=_venue_url("http"))
     ws_base: str = attrs.field(default="wss://api.aries.com", validator=_venue_url("ws"))
-    access_token_env: str = attrs.field(default="ARIES_ACCESS_TOKEN", validator=_env_name)
+    access_token_env: str = _env_name_field("ARIES_ACCESS_TOKEN")
     ca_file: str | None = None
     oauth: OAuthSection | None = None
 
@@ -357,8 +393,9 @@ class EngineConfig:
         The refresh token may be absent when ``refresh_token_store`` holds one.
 
         Raises:
-            ConfigError: no ``[venue.oauth]`` table, the client secret is unset, or neither the
-                refresh-token variable nor an existing store provides a refresh token.
+            ConfigError: no ``[venue.oauth]`` table, the client secret is unset, neither the
+                refresh-token variable nor an existing store provides a refresh token, or the
+                existing store is unusable (open to group or others, empty, unreadable).
         """
         oauth = self.venue.oauth
         if oauth is None:
@@ -368,12 +405,15 @@ class EngineConfig:
         )
         refresh = os.environ.get(oauth.refresh_token_env, "")
         store = oauth.refresh_token_store
-        if not refresh and not (store and Path(store).exists()):
+        stored = Path(store) if store and Path(store).exists() else None
+        if not refresh and stored is None:
             raise ConfigError(
                 f"venue.oauth.refresh_token_env: environment variable {oauth.refresh_token_env} "
                 "is not set and no refresh_token_store file exists: get a refresh token through "
                 "the OAuth consent flow and export it"
             )
+        if stored is not None:
+            _check_refresh_token_store(stored)
         return client_secret, Secret(refresh) if refresh else None
 
     def credential_description(self) -> str:
@@ -390,10 +430,11 @@ class EngineConfig:
         )
 
     def check_credentials(self) -> None:
-        """Fail early (before anything connects) if a needed credential is missing.
+        """Fail early (before anything connects) if a needed credential is missing, or the
+        existing ``refresh_token_store`` is one the engine would refuse.
 
         Raises:
-            ConfigError: naming the variable to set; never showing a value.
+            ConfigError: naming the variable to set or the file to fix; never showing a value.
         """
         if self.venue.kind != "aries":
             return
@@ -401,6 +442,23 @@ class EngineConfig:
             self.access_token()
         else:
             self.oauth_secrets()
+
+
+def _check_refresh_token_store(store: Path) -> None:
+    """Refuse an existing ``refresh_token_store`` the engine would refuse once started (open to
+    group or others, empty, unreadable), with the same message as ``aries-engine check``.
+
+    Raises:
+        ConfigError: ``venue.oauth.refresh_token_store: …``; the stored token is never shown.
+    """
+    # Imported here, as `aries-engine check` does: the config layer stays importable without
+    # engine.connection and the transports it loads.
+    from engine.connection.tokens import RefreshTokenStore
+
+    try:
+        RefreshTokenStore(store).load()  # the same rules as at start-up; the value is dropped
+    except ConfigError as exc:
+        raise ConfigError(f"venue.oauth.refresh_token_store: {exc}") from None
 
 
 def _secret_from_env(key: str, variable: str, needed_for: str) -> Secret:
@@ -494,9 +552,25 @@ def _mapping_hook(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any
     return structure
 
 
+def _structure_env_name(value: Any, _type: type) -> str:
+    """A ``*_env`` key's value: a string; a type error names the type only, never the value
+    (a number there may well be the secret itself)."""
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected the name of an environment variable (a string), got {_toml_kind(value)}"
+        )
+    return value
+
+
 def _table_hook(type_: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """An attrs class from a TOML table only (with its unknown keys refused)."""
-    inner = cattrs.gen.make_dict_structure_fn(type_, converter)
+    # Values typed Any: mypy would check them against the function's own keyword arguments.
+    env_names: dict[str, Any] = {
+        field.name: cattrs.gen.override(struct_hook=_structure_env_name)
+        for field in attrs.fields(type_)
+        if field.metadata.get(_ENV_NAME_FIELD)
+    }
+    inner = cattrs.gen.make_dict_structure_fn(type_, converter, **env_names)
 
     def structure(value: Any, target: Any) -> Any:
         if not isinstance(value, dict):

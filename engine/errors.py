@@ -11,7 +11,9 @@ EngineError
     ├── AuthError          the venue refused our token (INVALID_TOKEN, AUTH_REQUIRED …)
     ├── SubscriptionError  the venue refused a subscription the engine cannot run without
     └── RequestError       a REST call failed; ``outcome_unknown`` when it may have taken effect
-        └── RateLimitedError  HTTP 429 / 503 with an optional ``Retry-After``
+        ├── RateLimitedError  HTTP 429 / 503 with an optional ``Retry-After``
+        └── CertificateRequestError  a REST call refused the venue's certificate (nothing was
+                                     sent); also a ``CertificateError``
 ```
 
 Library exceptions (``httpx``, ``trio_websocket``) are translated into these at the boundary in
@@ -60,17 +62,24 @@ class ConnectionLostError(AriesError):
 
 
 class CertificateError(AriesError):
-    """Raised when opening a ``wss://`` connection if the venue's certificate is not trusted.
+    """Raised when connecting (``wss://``, or ``https://`` for REST and the OAuth token
+    endpoint) if the venue's certificate is not trusted.
 
     Never retried and never worked around: the operator must fix the URL or trust the CA.
     """
 
+    code = "UNTRUSTED_CERTIFICATE"
+
 
 class AuthError(AriesError):
-    """Raised when the venue refuses to authenticate us (``code`` is the Aries error code)."""
+    """Raised when the venue refuses to authenticate us (``code`` is the Aries error code).
+
+    ``str()`` is ``"<code>: <message>"``; ``message`` is the text without the code.
+    """
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code
+        self.message = message
         super().__init__(f"{code}: {message}")
 
 
@@ -115,3 +124,16 @@ class RateLimitedError(RequestError):
     def __init__(self, message: str, *, status: int, retry_after: float | None) -> None:
         self.retry_after = retry_after
         super().__init__(message, status=status, code="RATE_LIMITED")
+
+
+class CertificateRequestError(RequestError, CertificateError):
+    """Raised by the REST client (and ``exchange_token``) when the TLS handshake refused the
+    venue's certificate: nothing was sent.
+
+    A ``RequestError`` (``status`` ``None``, ``outcome_unknown`` false, ``code``
+    ``UNTRUSTED_CERTIFICATE``), so order entry reports the order as failed, and a
+    ``CertificateError``, so whoever can stop on it (the token refresher) never retries it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=None, code=CertificateError.code, outcome_unknown=False)

@@ -13,6 +13,9 @@ Error mapping (ARIES.md §8.11, tables in ``engine.aries.protocol``)::
     5xx                           -> RequestError(status, outcome_unknown=True)
     connect failure / pool timeout (nothing sent)
                                   -> RequestError(status=None, outcome_unknown=False)
+    certificate not trusted (TLS handshake, nothing sent)
+                                  -> CertificateRequestError (a RequestError as above, code
+                                     UNTRUSTED_CERTIFICATE, and a CertificateError)
     read/write timeout, reset, protocol error after sending
                                   -> RequestError(status=None, outcome_unknown=True)
     2xx with a body that cannot be read as an acknowledgement
@@ -22,7 +25,12 @@ Reads (``GET``) map errors the same way; a 200 whose body cannot be read is a ``
 (``outcome_unknown=False``: nothing changed), and ``availability.available == false`` (§8.4,
 §8.5: data not ready) is a ``NotAvailableError`` — never an empty account. The token endpoint
 (``exchange_token``) maps RFC 6749 errors: 400 ``invalid_grant`` → ``TokenGrantError``, 401
-``invalid_client`` → ``AuthError``, 429/503 → ``RateLimitedError``.
+``invalid_client`` → ``AuthError``, 429/503 → ``RateLimitedError``, an untrusted certificate →
+``CertificateRequestError``.
+
+Plain ``http://`` is refused before dialling unless the host is loopback
+(``engine.runtime.urls.url_problem``, the rule config validation applies too): the client and the
+token endpoint raise ``ValueError`` for such a URL.
 
 An unknown outcome is never retried here or by the caller: the order may be live, and the account
 actor reconciles it (§8.10). Error bodies are read leniently (``error`` / ``message`` /
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -68,11 +77,12 @@ from engine.aries.wire import (
     WireTokenResponse,
     WireUserAccount,
 )
-from engine.errors import AuthError, RateLimitedError, RequestError
+from engine.errors import AuthError, CertificateRequestError, RateLimitedError, RequestError
 from engine.model.account import Position
 from engine.model.enums import OrderStatus, OrderType, Side, TimeInForce
 from engine.model.orders import Order, OrderIntent, OrderLeg
 from engine.model.streams import BalanceDetail
+from engine.runtime.urls import url_problem
 from engine.secrets import Secret
 
 __all__ = [
@@ -413,6 +423,29 @@ def _reveal(value: Secret | str | None) -> str | None:
     return value.reveal() if isinstance(value, Secret) else value
 
 
+def _refuse_plain_text(base_url: str) -> None:
+    """Raise ``ValueError`` before anything dials ``http://`` to a host off this machine."""
+    problem = url_problem(base_url, "http")
+    if problem is not None:
+        raise ValueError(f"refusing the REST base URL: {problem}")
+
+
+def _certificate_refused(
+    method: str, url: str, exc: httpx.HTTPError
+) -> CertificateRequestError | None:
+    """The ``CertificateRequestError`` for ``exc`` if the TLS handshake refused the venue's
+    certificate (an ``ssl.SSLCertVerificationError`` in its chain), else ``None``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            log.error("rest.certificate_refused", method=method, url=url, error=str(cause))
+            return CertificateRequestError(f"{method} {url}: {cause}")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 async def exchange_token(
     base_url: str,
     *,
@@ -436,8 +469,11 @@ async def exchange_token(
         TokenGrantError: 400 ``invalid_grant`` (code ``invalid_grant``).
         AuthError: 401, or another RFC 6749 credential error (``invalid_client`` …).
         RateLimitedError: 429/503 (``retry_after`` from ``Retry-After``).
+        CertificateRequestError: the endpoint's TLS certificate is not trusted (never retry).
         RequestError: anything else, or a 200 without an ``access_token``.
+        ValueError: also for ``http://`` to a host that is not loopback (nothing is sent).
     """
+    _refuse_plain_text(base_url)
     if grant_type not in protocol.TOKEN_GRANT_TYPES:
         raise ValueError(f"grant_type must be one of {sorted(protocol.TOKEN_GRANT_TYPES)}")
     if grant_type == "refresh_token" and refresh_token is None:
@@ -469,6 +505,9 @@ async def exchange_token(
         try:
             response = await client.post(path, json=body)
         except httpx.HTTPError as exc:
+            untrusted = _certificate_refused("POST", f"{base_url.rstrip('/')}{path}", exc)
+            if untrusted is not None:
+                raise untrusted from None
             log.warning("oauth.token_failed", error=type(exc).__name__)
             raise RequestError(
                 f"POST {path}: {type(exc).__name__}", status=None, outcome_unknown=False
@@ -547,6 +586,8 @@ class AriesRestClient:
         timeout: Seconds for connect, read, write and pool acquisition each.
         transport: An ``httpx`` transport (``httpx.MockTransport`` in tests).
 
+    Raises ``ValueError`` for an ``http://`` ``base_url`` whose host is not loopback.
+
     Resource handling: call ``aclose()`` or use ``async with``.
     """
 
@@ -559,6 +600,7 @@ class AriesRestClient:
         transport: httpx.AsyncBaseTransport | None = None,
         converter: cattrs.Converter | None = None,
     ) -> None:
+        _refuse_plain_text(base_url)
         self._base_url = base_url
         self._token = token
         self._converter = converter or default_converter()
@@ -954,6 +996,9 @@ class AriesRestClient:
                 method, path, json=body, params=params, headers=headers
             )
         except _NOT_SENT as exc:
+            untrusted = _certificate_refused(method, f"{self._base_url.rstrip('/')}{path}", exc)
+            if untrusted is not None:
+                raise untrusted from exc
             log.warning("rest.request_failed", path=path, error=type(exc).__name__, sent=False)
             raise RequestError(
                 f"{method} {path}: {type(exc).__name__} before the request was sent",

@@ -13,9 +13,11 @@ valid token for ever:
   token and waits; every caller waiting at the time gets the result of the same request.
 * **Failures.** 429/503 wait ``Retry-After`` (backoff if absent); other transient failures (5xx,
   network) back off (``engine.runtime.Backoff``). An ``AuthError`` from the source (a dead refresh
-  token: ``invalid_grant``; bad client credentials) is final: ``run()`` logs it once, stops, and
-  ``get_token()``/``refresh()`` raise ``SessionFailedError`` with the source's actionable message.
-  Before ``started()`` it propagates instead, so a bad credential fails the start-up.
+  token: ``invalid_grant``; bad client credentials) or a ``CertificateError`` (the token endpoint's
+  certificate is not trusted) is final: ``run()`` logs it once, stops, and
+  ``get_token()``/``refresh()`` raise ``SessionFailedError`` with the source's actionable message
+  (code ``UNTRUSTED_CERTIFICATE`` for a certificate). Before ``started()`` it propagates instead,
+  so a bad credential or an untrusted endpoint fails the start-up.
 
 Callers bound their own waits (``trio.fail_after``); ``get_token()`` before the first token
 waits for ``run()``. Time is ``trio.current_time()``. No token is ever logged.
@@ -31,7 +33,7 @@ import structlog
 import trio
 
 from engine.connection.tokens import IssuedToken, TokenSource
-from engine.errors import AuthError, RateLimitedError, RequestError
+from engine.errors import AuthError, CertificateError, RateLimitedError, RequestError
 from engine.runtime.backoff import Backoff
 from engine.secrets import Secret
 
@@ -42,7 +44,8 @@ __all__ = ["SessionFailedError", "SessionRefresher", "SessionStatistics"]
 
 class SessionFailedError(AuthError):
     """Raised by ``SessionRefresher.get_token()``/``refresh()`` once the token source refused the
-    credential: no token can be had until a person fixes it (the message says how)."""
+    credential (or the token endpoint's certificate): no token can be had until a person fixes
+    it (the message says how)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -72,7 +75,7 @@ class SessionRefresher:
     _changed: trio.Event = attrs.field(factory=trio.Event, init=False, repr=False)
     _wanted: trio.Event = attrs.field(factory=trio.Event, init=False, repr=False)
     _wanted_reason: str = attrs.field(default="", init=False)
-    _failure: AuthError | None = attrs.field(default=None, init=False)
+    _failure: AuthError | CertificateError | None = attrs.field(default=None, init=False)
     _refreshes: int = attrs.field(default=0, init=False)
     _failures: int = attrs.field(default=0, init=False)
     _last_error: str = attrs.field(default="", init=False)
@@ -84,16 +87,18 @@ class SessionRefresher:
 
     @property
     def failed(self) -> bool:
-        """Whether the source refused the credential for good (see ``SessionFailedError``)."""
+        """Whether the source failed for good (see ``SessionFailedError``)."""
         return self._failure is not None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Fetch the first token, report ``started()``, then refresh ahead of expiry for ever.
 
-        Returns only if the source refused the credential after start-up (or cannot refresh).
+        Returns only if the source failed for good after start-up (or cannot refresh).
 
         Raises:
             AuthError: the source refused the credential before the first token.
+            CertificateError: the token endpoint's certificate was refused before the first
+                token.
         """
         structlog.contextvars.bind_contextvars(actor="session")
         if not await self._obtain("start"):
@@ -199,19 +204,26 @@ class SessionRefresher:
         changed.set()
 
     def _raise_if_failed(self) -> None:
-        if self._failure is not None:
-            raise SessionFailedError(self._failure.code, str(self._failure))
+        failure = self._failure
+        if failure is not None:
+            message = failure.message if isinstance(failure, AuthError) else str(failure)
+            raise SessionFailedError(failure.code, message)
 
     async def _obtain(self, reason: str) -> bool:
-        """Fetch until a token arrives (``True``) or the credential is refused (``False``)."""
+        """Fetch until a token arrives (``True``) or the source fails for good (``False``)."""
         attempt = 0
         while True:
             try:
                 issued = await self.source.fetch()
-            except AuthError as exc:
+            except (AuthError, CertificateError) as exc:  # before RequestError: some are both
                 self._record_error(exc)
                 self._failure = exc
-                log.error("session.credential_refused", reason=reason, error=str(exc))
+                event = (
+                    "session.credential_refused"
+                    if isinstance(exc, AuthError)
+                    else "session.certificate_refused"
+                )
+                log.error(event, reason=reason, error=str(exc))
                 self._wake_waiters()
                 return False
             except RateLimitedError as exc:

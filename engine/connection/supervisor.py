@@ -75,6 +75,7 @@ from engine.model.enums import ConnectionState
 from engine.model.events import ConnectionStateChanged, Event
 from engine.runtime.backoff import Backoff
 from engine.runtime.tls import client_ssl_context
+from engine.runtime.urls import url_problem
 
 log = structlog.get_logger(__name__)
 
@@ -114,8 +115,12 @@ async def open_venue_websocket(
     The TLS handshake is done first and on its own, so a bad certificate fails at once with
     ``CertificateError`` (trio-websocket would only time out, losing the reason).
     ``ssl_context`` adds trust (a private CA, ``engine.runtime.tls``) but cannot turn
-    verification off; ``ws://`` is reachable only for loopback hosts (config validation).
+    verification off; ``ws://`` is reachable only for loopback hosts: any other ``url`` that
+    config validation would refuse raises ``ValueError`` here too, before anything is dialled.
     """
+    problem = url_problem(url, "ws")
+    if problem is not None:
+        raise ValueError(f"refusing the venue WebSocket URL: {problem}")
     parts = urlsplit(url)
     secure = parts.scheme == "wss"
     host = parts.hostname or ""

@@ -24,7 +24,7 @@ import structlog
 import trio
 
 from engine.aries.rest import TokenGrantError, exchange_token
-from engine.errors import AuthError, ConfigError
+from engine.errors import AuthError, CertificateError, ConfigError
 from engine.secrets import Secret
 
 log = structlog.get_logger(__name__)
@@ -101,6 +101,8 @@ class TokenSource(Protocol):
         Raises:
             AuthError: the credential was refused; retrying cannot help (the message says what
                 to do).
+            CertificateError: the token endpoint's TLS certificate is not trusted; retrying
+                cannot help either (the message says what to do).
             RateLimitedError: 429/503; wait ``retry_after`` seconds.
             RequestError: anything transient (5xx, network): retry after a backoff.
         """
@@ -232,6 +234,7 @@ class OAuthRefreshSource:
             TokenGrantError: ``invalid_grant``: the refresh token is dead; the message says how
                 to get a new one.
             AuthError: the client credentials were refused (``invalid_client``).
+            CertificateError: the token endpoint's certificate is not trusted.
             RateLimitedError, RequestError: as ``exchange_token``.
         """
         try:
@@ -251,6 +254,11 @@ class OAuthRefreshSource:
                 f"the token endpoint refused the OAuth client credentials (client_id "
                 f"{self.client_id!r}) ({exc}); check the client id and client secret of the "
                 "registered OAuth application",
+            ) from exc
+        except CertificateError as exc:  # before the client secret or the token was sent
+            raise CertificateError(
+                f"the OAuth token endpoint's TLS certificate is not trusted ({exc}): check "
+                "venue.rest_base, or trust its CA with venue.ca_file"
             ) from exc
         now = trio.current_time()
         if response.refresh_token is not None and response.refresh_token != self.refresh_token:

@@ -6,10 +6,15 @@ The file
 --------
 One SQLite database per engine installation (``default_journal_path()``: under
 ``$XDG_DATA_HOME/aries-engine/``, else ``~/.local/share/aries-engine/journal.sqlite``; never
-inside the repository). It is opened in WAL mode with ``synchronous=NORMAL``: a committed batch
-survives a crash of the process (``kill -9``); a power loss may lose the last batches, never
-corrupt the file. ``auto_vacuum=INCREMENTAL`` lets retention give pages back to the file system.
-Foreign keys are not used: rows are facts recorded as they happened, never updated.
+inside the repository). It holds every frame, order and fill of the accounts, so only its owner
+may read it: ``connect`` creates a missing directory 0700 and the file 0600 (SQLite gives the
+``-wal`` and ``-shm`` files the database file's mode), and tightens an existing file that group or
+others may access to owner-only, with a warning (``journal.permissions_tightened``).
+
+It is opened in WAL mode with ``synchronous=NORMAL``: a committed batch survives a crash of the
+process (``kill -9``); a power loss may lose the last batches, never corrupt the file.
+``auto_vacuum=INCREMENTAL`` lets retention give pages back to the file system. Foreign keys are
+not used: rows are facts recorded as they happened, never updated.
 
 Only the ``JournalWriter`` writes (one connection, batched transactions in a worker thread);
 readers (``JournalReader``, ``aries-engine replay``) may read at the same time (WAL).
@@ -90,7 +95,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from pathlib import Path
+
+import structlog
 
 __all__ = [
     "MIGRATIONS",
@@ -101,6 +109,11 @@ __all__ = [
     "default_journal_path",
     "migrate",
 ]
+
+log = structlog.get_logger(__name__)
+
+_OWNER_ONLY = 0o600
+_PRIVATE_DIRECTORY = 0o700
 
 _V1 = """
 CREATE TABLE frames (
@@ -200,16 +213,18 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     (``check_same_thread=False``), which is how ``trio.to_thread`` workers use it.
 
     Args:
-        path: The database file. Its directory is created when ``create`` is true.
+        path: The database file. When ``create`` is true, a missing directory is created (0700),
+            a missing file too (0600), and an existing file that group or others may access is
+            tightened to owner-only (see the module docstring).
         create: If false, a missing file is an error instead of a new empty journal.
 
     Raises:
         sqlite3.Error: The file cannot be opened or is not a journal.
         SchemaTooNewError: The file was written by a newer engine.
-        OSError: The directory cannot be created.
+        OSError: The directory or the file cannot be created, or made owner-only.
     """
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         uri = f"file:{path}?mode=rwc"
     else:
         uri = f"file:{path}?mode=rw"
@@ -228,6 +243,30 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _create_private(path: Path) -> None:
+    """Make sure the journal file exists and only its owner can read or write it.
+
+    Created 0600 before SQLite opens it, whatever the umask: SQLite then creates the ``-wal`` and
+    ``-shm`` files with the same mode. The file and any ``-wal``/``-shm`` left over from an
+    earlier run are tightened to owner-only if group or others have access.
+    """
+    path.parent.mkdir(mode=_PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, _OWNER_ONLY))
+    for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            file.chmod(mode & stat.S_IRWXU)
+            log.warning(
+                "journal.permissions_tightened",
+                path=str(file),
+                was=f"{mode:04o}",
+                now=f"{mode & stat.S_IRWXU:04o}",
+            )
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import traceback
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +17,13 @@ from structlog.testing import capture_logs
 
 from engine.aries import AriesRestClient, CancelAck, PlaceAck
 from engine.aries.rest import parse_retry_after
-from engine.errors import AuthError, RateLimitedError, RequestError
+from engine.errors import (
+    AuthError,
+    CertificateError,
+    CertificateRequestError,
+    RateLimitedError,
+    RequestError,
+)
 from engine.model import (
     OrderIntent,
     OrderLeg,
@@ -93,6 +100,17 @@ def raising(exc_type: type[httpx.TransportError]) -> Handler:
         raise exc_type("boom", request=request)
 
     return respond
+
+
+UNTRUSTED = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
+
+
+def untrusted_certificate(request: httpx.Request) -> httpx.Response:
+    """What httpx raises when the TLS handshake refuses the server's certificate."""
+    try:
+        raise ssl.SSLCertVerificationError(1, UNTRUSTED)
+    except ssl.SSLCertVerificationError as exc:
+        raise httpx.ConnectError("", request=request) from exc
 
 
 # --- request shapes -------------------------------------------------------------------------------
@@ -383,6 +401,38 @@ async def test_transport_failures(exc_type: type[httpx.TransportError], unknown:
     assert exc_type.__name__ in str(info.value)
 
 
+async def test_an_untrusted_certificate_is_a_certificate_error_and_nothing_was_sent() -> None:
+    with capture_logs() as logs:
+        async with client_for(untrusted_certificate) as client:
+            with pytest.raises(CertificateRequestError) as info:
+                await client.place_order(LIMIT_BUY)
+    error = info.value
+    # A RequestError to order entry (the order failed, nothing reached the venue) and a
+    # CertificateError to whoever must stop on it.
+    assert isinstance(error, RequestError)
+    assert isinstance(error, CertificateError)
+    assert (error.status, error.code, error.outcome_unknown) == (
+        None,
+        "UNTRUSTED_CERTIFICATE",
+        False,
+    )
+    assert str(error) == f"POST {BASE}/v1/orders: {UNTRUSTED}"
+    assert [e["event"] for e in logs] == ["rest.certificate_refused"]
+    text = "".join(traceback.format_exception(error)) + repr(logs)
+    assert TOKEN not in text
+
+
+@pytest.mark.parametrize("url", ["http://aries.test", "http://10.0.0.5:8080", "ws://aries.test"])
+def test_plain_text_to_another_host_is_refused_before_anything_is_sent(url: str) -> None:
+    with pytest.raises(ValueError, match="refusing the REST base URL"):
+        AriesRestClient(url, lambda: TOKEN)
+
+
+def test_plain_text_to_loopback_is_allowed() -> None:
+    client = AriesRestClient("http://127.0.0.1:8080", lambda: TOKEN)
+    assert repr(client) == "AriesRestClient(base_url='http://127.0.0.1:8080')"
+
+
 # --- secrecy --------------------------------------------------------------------------------------
 
 
@@ -404,6 +454,7 @@ def test_repr_has_no_token() -> None:
                     "ordRejReason": TOKEN}),
         raising(httpx.ReadTimeout),
         raising(httpx.ConnectError),
+        untrusted_certificate,
     ],
 )  # fmt: skip
 async def test_token_never_in_errors_logs_or_tracebacks(handler: Handler) -> None:

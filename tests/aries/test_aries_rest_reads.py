@@ -21,11 +21,26 @@ from engine.aries import (
     UserAccount,
     exchange_token,
 )
-from engine.errors import AuthError, RateLimitedError, RequestError
+from engine.errors import (
+    AuthError,
+    CertificateError,
+    CertificateRequestError,
+    RateLimitedError,
+    RequestError,
+)
 from engine.model import BalanceDetail, OrderStatus, OrderType, Position, SecurityType, Side
 from engine.secrets import Secret
 
-from .test_aries_rest import BASE, LIMIT_BUY, TOKEN, Recorder, client_for, reply
+from .test_aries_rest import (
+    BASE,
+    LIMIT_BUY,
+    TOKEN,
+    UNTRUSTED,
+    Recorder,
+    client_for,
+    reply,
+    untrusted_certificate,
+)
 
 D = Decimal
 
@@ -511,6 +526,31 @@ async def test_exchange_rate_limited(status: int) -> None:
     with pytest.raises(RateLimitedError) as info:
         await _exchange(reply(status, {"error": "slow_down"}, headers={"Retry-After": "7"}))
     assert (info.value.status, info.value.retry_after) == (status, 7.0)
+
+
+async def test_exchange_with_an_untrusted_certificate_is_a_certificate_error() -> None:
+    with capture_logs() as logs, pytest.raises(CertificateRequestError) as info:
+        await _exchange(untrusted_certificate)
+    error = info.value
+    assert isinstance(error, CertificateError)
+    assert str(error) == f"POST {BASE}/v1/oauth2/token: {UNTRUSTED}"
+    text = "".join(traceback.format_exception(error)) + str(logs)
+    assert REFRESH not in text
+    assert CLIENT_SECRET not in text
+
+
+async def test_exchange_refuses_plain_text_to_another_host_before_sending() -> None:
+    recorder = Recorder(reply(200, {"access_token": ACCESS}))
+    with pytest.raises(ValueError, match="refusing the REST base URL"):
+        await exchange_token(
+            "http://aries.test",
+            grant_type="refresh_token",
+            client_id="client_abc123xyz",
+            client_secret=Secret(CLIENT_SECRET),
+            refresh_token=Secret(REFRESH),
+            transport=httpx.MockTransport(recorder),
+        )
+    assert recorder.requests == []
 
 
 async def test_exchange_argument_checks() -> None:

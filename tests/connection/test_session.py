@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from structlog.testing import capture_logs
 from engine.aries.rest import TokenGrantError
 from engine.connection.session import SessionFailedError, SessionRefresher
 from engine.connection.tokens import OAuthRefreshSource, RefreshTokenStore, StaticTokenSource
+from engine.errors import CertificateError
 from engine.runtime.backoff import Backoff
 from engine.secrets import Secret
 from engine.sim import SimAccount, SimConfig
@@ -30,6 +32,15 @@ from tests.connection.helpers import (
 
 NO_JITTER = Backoff(jitter=0.0)
 INVALID_GRANT = error(400, {"error": "invalid_grant", "error_description": "refresh token used"})
+
+
+def untrusted(_n: int) -> httpx.Response:
+    """The token endpoint's certificate fails verification (as httpx reports it)."""
+    request = httpx.Request("POST", "https://aries.test/v1/oauth2/token")
+    try:
+        raise ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    except ssl.SSLCertVerificationError as exc:
+        raise httpx.ConnectError("", request=request) from exc
 
 
 async def _start(nursery: trio.Nursery, refresher: SessionRefresher) -> None:
@@ -163,7 +174,7 @@ async def test_invalid_grant_stops_refreshing_with_an_actionable_error(
             await call()
         message = str(caught.value)
         assert caught.value.code == "invalid_grant"
-        assert "ARIES_REFRESH_TOKEN" in message
+        assert message.startswith("invalid_grant: ARIES_REFRESH_TOKEN was refused")  # code once
         assert "Re-run the OAuth consent" in message
         assert str(tmp_path / "refresh") in message
     errors = [e for e in logs if e["log_level"] == "error"]
@@ -191,6 +202,38 @@ async def test_invalid_grant_before_the_first_token_fails_the_start(
     with pytest.raises(TokenGrantError, match="Re-run the OAuth consent"):
         await nursery.start(refresher.run)
     assert endpoint.count == 1
+
+
+async def test_an_untrusted_token_endpoint_before_the_first_token_fails_the_start(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    endpoint = TokenEndpoint([untrusted])
+    refresher = SessionRefresher(endpoint.source())
+    with capture_logs() as logs, pytest.raises(CertificateError) as caught:
+        await nursery.start(refresher.run)
+    message = str(caught.value)
+    assert "certificate verify failed" in message
+    assert "check venue.rest_base, or trust its CA with venue.ca_file" in message
+    assert endpoint.count == 1  # never retried
+    assert "session.certificate_refused" in [e["event"] for e in logs]
+
+
+async def test_an_untrusted_token_endpoint_after_start_stops_refreshing(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    endpoint = TokenEndpoint([issue, untrusted])
+    refresher = SessionRefresher(endpoint.source())
+    await _start(nursery, refresher)
+    await trio.sleep(3000)  # the scheduled refresh at 2880 s meets the certificate
+    assert refresher.failed
+    assert not refresher.can_refresh
+    with pytest.raises(SessionFailedError) as caught:
+        await refresher.get_token()
+    assert caught.value.code == "UNTRUSTED_CERTIFICATE"
+    assert str(caught.value).startswith("UNTRUSTED_CERTIFICATE: the OAuth token endpoint's TLS")
+    assert "venue.ca_file" in str(caught.value)
+    await trio.sleep(80_000)
+    assert endpoint.count == 2  # no further requests
 
 
 async def test_static_source(nursery: trio.Nursery) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import stat
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -218,6 +221,62 @@ def test_migrations_and_a_newer_file_is_refused(tmp_path: Path) -> None:
         connect(path)
     with pytest.raises(sqlite3.OperationalError):
         JournalReader(tmp_path / "missing.sqlite")
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The common umask (new files 0644, new directories 0755), whatever the runner's is."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_new_journal_and_its_directory_are_private_to_the_owner(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "aries-engine" / "journal.sqlite"
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO frames (seq, ts_recv_ns, endpoint, raw) VALUES (1, 1, 'a', 'x')")
+        conn.execute("COMMIT")
+        files = {p.name: _mode(p) for p in path.parent.iterdir()}
+    finally:
+        conn.close()
+    assert files == dict.fromkeys(
+        ["journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm"], 0o600
+    )
+    assert _mode(path.parent) == 0o700  # the directory the journal is in
+    assert _mode(path.parent.parent) == 0o755  # parents above it: left to the umask
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_an_existing_journal_open_to_others_is_tightened_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    connect(path).close()
+    wal = tmp_path / "journal.sqlite-wal"
+    wal.write_bytes(b"")  # left over by a crash, as loose as the file
+    path.chmod(0o644)
+    wal.chmod(0o640)
+    with capture_logs() as logs:
+        conn = connect(path)
+    try:
+        assert (_mode(path), _mode(wal)) == (0o600, 0o600)
+    finally:
+        conn.close()  # SQLite deletes the -wal file now
+    warnings = [(e["event"], e["path"], e["was"]) for e in logs if e["log_level"] == "warning"]
+    assert warnings == [
+        ("journal.permissions_tightened", str(path), "0644"),
+        ("journal.permissions_tightened", str(wal), "0640"),
+    ]
+    with capture_logs() as again:
+        connect(path).close()
+    assert again == []  # nothing left to tighten
 
 
 def test_default_path_is_a_data_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -81,12 +81,6 @@ def test_a_secret_in_a_variable_name_key_is_refused_without_echoing_it(
     assert value not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a *_env key accepts any identifier-shaped value, and errors, `check` and "
-    "the credential description then print it as the variable's name; a non-string value is "
-    "echoed by the type error",
-)
 @pytest.mark.parametrize(
     "value",
     ["a8Fq2LmZ7xKp4TnB9vRc3WdY6hJs1GeU", 738492017364529174],
@@ -151,11 +145,6 @@ async def test_a_refresh_token_store_others_can_read_is_refused_by_the_engine(
     assert stored not in exception_text(refused.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: `run` finds an unsafe refresh_token_store only once started (exit 1, "
-    "engine.failed), not with the config's problems (exit 2) as `check` does",
-)
 def test_run_and_check_refuse_an_unsafe_store_alike(
     unsafe_store: tuple[Path, str], tmp_path: Path, cli: CommandLine
 ) -> None:

@@ -27,11 +27,6 @@ def file_modes(directory: Path) -> dict[str, int]:
     return {path.name: stat.S_IMODE(path.stat().st_mode) for path in directory.iterdir()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: the journal (and its -wal/-shm files) is created with the process umask, "
-    "0644 here, not 0600",
-)
 @pytest.mark.usefixtures("usual_umask")
 async def test_the_journal_is_created_0600(tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite"

@@ -83,11 +83,6 @@ def test_plain_text_stays_allowed_on_the_loopback_interface(
     assert getattr(config.venue, key) == url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: only config validation refuses plain text to another host; "
-    "open_venue_websocket and exchange_token dial any ws:// or http:// URL they are given",
-)
 @pytest.mark.parametrize("door", ["open_venue_websocket", "exchange_token"])
 async def test_the_transports_themselves_refuse_plain_text_to_another_host(
     door: str, monkeypatch: pytest.MonkeyPatch
@@ -250,18 +245,13 @@ async def test_the_client_secret_never_goes_to_an_untrusted_token_endpoint(
     virtual_clock: trio.testing.MockClock, venue: Venue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tokens, config = venue.oauth_without_its_ca(monkeypatch)
-    with pytest.raises(ExceptionGroup):  # today a time-out, once fixed a CertificateError
+    with pytest.raises(ExceptionGroup):  # a CertificateError: the next test checks it
         async with running_engine(config):
             pass
     assert venue.front.forwarded == 0
     assert tokens.access == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: an untrusted certificate on the OAuth token endpoint is retried for ever "
-    "as a transient 'ConnectError' instead of failing the start-up with CertificateError",
-)
 async def test_an_untrusted_token_endpoint_fails_the_start_up_saying_why(
     virtual_clock: trio.testing.MockClock, venue: Venue, monkeypatch: pytest.MonkeyPatch
 ) -> None:

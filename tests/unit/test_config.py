@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_config, parse_config
+from engine.config import EngineConfig, load_config, parse_config
 from engine.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,48 @@ def test_an_existing_refresh_token_store_stands_in_for_the_variable(
 ) -> None:
     store = tmp_path / "refresh-token"
     store.write_text("rotated")
-    config = parse_config(
+    store.chmod(0o600)
+    config = _store_config(store)
+    monkeypatch.setenv("ARIES_CLIENT_SECRET", "s")
+    monkeypatch.delenv("ARIES_REFRESH_TOKEN", raising=False)
+    assert config.oauth_secrets()[1] is None  # the store provides it
+    config.check_credentials()
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "problem"),
+    [
+        ("rt-stored-SECRETSTORED", 0o640, r"accessible by group or others \(mode 0640\)"),
+        ("rt-stored-SECRETSTORED", 0o604, r"accessible by group or others \(mode 0604\)"),
+        ("\n", 0o600, r"is empty"),
+    ],
+    ids=["group", "others", "empty"],
+)
+@pytest.mark.parametrize("refresh_token_set", [False, True], ids=["store only", "variable too"])
+def test_an_existing_store_the_engine_would_refuse_fails_the_credential_check(
+    content: str,
+    mode: int,
+    problem: str,
+    refresh_token_set: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "refresh-token"
+    store.write_text(content)
+    store.chmod(mode)
+    monkeypatch.setenv("ARIES_CLIENT_SECRET", "s")
+    if refresh_token_set:  # the store would still win over the variable: refused all the same
+        monkeypatch.setenv("ARIES_REFRESH_TOKEN", "rt-from-the-environment")
+    else:
+        monkeypatch.delenv("ARIES_REFRESH_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match=rf"^venue\.oauth\.refresh_token_store: .*{problem}") as e:
+        _store_config(store).check_credentials()
+    assert str(store) in str(e.value)
+    assert "SECRETSTORED" not in str(e.value)
+
+
+def _store_config(store: Path) -> EngineConfig:
+    return parse_config(
         {
             **MINIMAL,
             "venue": {
@@ -138,9 +179,61 @@ def test_an_existing_refresh_token_store_stands_in_for_the_variable(
             },
         }
     )
-    monkeypatch.setenv("ARIES_CLIENT_SECRET", "s")
-    monkeypatch.delenv("ARIES_REFRESH_TOKEN", raising=False)
-    assert config.oauth_secrets()[1] is None  # the store provides it
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ARIES_ACCESS_TOKEN", "ARIES_ACCESS_TOKEN_2", "aries_token", "MY_APP_2024_ARIES_PROD_TOKEN",
+     "AriesToken", "ACCOUNT_7_REFRESH_TOKEN_V2_PRODUCTION_ENVIRONMENT_SECONDARY", "_PRIVATE"],
+)  # fmt: skip
+def test_variable_names_stay_accepted(name: str) -> None:
+    config = parse_config({**MINIMAL, "venue": {"kind": "aries", "access_token_env": name}})
+    assert config.venue.access_token_env == name
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a8Fq2LmZ7xKp4TnB9vRc3WdY6hJs1GeU",  # base62
+        "deadbeef0123456789abcdef01234567",  # hex starting with a letter
+        "JBSWY3DPEHPK3PXPJBSWY3DP",  # base32
+        "Zx9_Qw8Er7Ty6Ui5Op4As3Df",  # base64url that happens to have no '-'
+        "A" * 65,  # longer than any variable name
+    ],
+    ids=["base62", "hex", "base32", "base64url", "very long"],
+)
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [("venue", "access_token_env"), ("oauth", "client_secret_env"), ("oauth", "refresh_token_env")],
+)
+def test_a_secret_shaped_env_value_is_refused_without_echoing_it(
+    value: str, table: str, key: str
+) -> None:
+    venue: dict[str, object] = {"kind": "aries"}
+    if table == "venue":
+        venue[key] = value
+        path = f"venue.{key}"
+    else:
+        venue["oauth"] = {"client_id": "cid", key: value}
+        path = f"venue.oauth.{key}"
+    with pytest.raises(ConfigError) as refused:
+        parse_config({**MINIMAL, "venue": venue})
+    message = str(refused.value)
+    assert f"{path}: expected the name of an environment variable" in message
+    assert "looks like a secret" in message
+    assert value not in message
+    assert value[:12] not in message
+
+
+@pytest.mark.parametrize("value", [738492017364529174, 2.5, True, ["X"]])
+def test_a_non_string_env_value_is_not_echoed(value: object) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config({**MINIMAL, "venue": {"kind": "aries", "access_token_env": value}})
+    message = str(refused.value)
+    assert "venue.access_token_env: expected the name of an environment variable (a string)" in (
+        message
+    )
+    assert str(value) not in message
 
 
 def test_the_log_processor_blanks_secret_keys() -> None:
