@@ -640,12 +640,23 @@ class AccountBook:
     def _merged(self, report: Order, known: Order | None, client_order_id: str | None) -> Order:
         """``report`` with our ``client_order_id`` and the ids/dates it left out kept."""
         if known is None:
+            if report.client_order_id == client_order_id:
+                return report
             return attrs.evolve(report, client_order_id=client_order_id)
+        merged_client = client_order_id or known.client_order_id
+        venue_order_id = report.venue_order_id or known.venue_order_id
+        created_at = report.created_at or known.created_at
+        if (
+            merged_client == report.client_order_id
+            and venue_order_id == report.venue_order_id
+            and created_at == report.created_at
+        ):
+            return report  # the common case: nothing to fill in, so no copy
         return attrs.evolve(
             report,
-            client_order_id=client_order_id or known.client_order_id,
-            venue_order_id=report.venue_order_id or known.venue_order_id,
-            created_at=report.created_at or known.created_at,
+            client_order_id=merged_client,
+            venue_order_id=venue_order_id,
+            created_at=created_at,
         )
 
     def _is_ours(self, client_order_id: str) -> bool:
