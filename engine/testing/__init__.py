@@ -20,6 +20,10 @@ Scenarios: ``drop_socket``, ``silent_socket``, ``duplicate_events``, ``reorder_e
 ``slow_writer`` (see ``engine.sim._faults`` for what each does). Faults given to
 ``open_simulator`` are armed before any client connects, so one-shot scenarios
 (``drop_socket``, ``expire_session``, ``malformed_frames``) belong in ``sim.faults.apply`` later.
+
+Network faults between the engine and the simulator (latency and jitter, bandwidth, slicing,
+reset, black hole, timeout) come from ``FaultProxy``, a loopback TCP proxy switched during the
+test (``open_fault_proxy``; see ``engine.testing.proxy``).
 """
 
 from __future__ import annotations
@@ -33,18 +37,36 @@ import trio
 from engine.sim import SimConfig, SimEndpoints, Simulator
 from engine.sim._faults import SCENARIOS, Fault, FaultController
 from engine.testing.harness import Commands, PluginRaised, StrategyHarness, account_view
+from engine.testing.proxy import (
+    Direction,
+    FaultProxy,
+    LinkSettings,
+    ProxyConnection,
+    ProxyMode,
+    ProxyStatistics,
+    Trigger,
+    open_fault_proxy,
+)
 
 __all__ = [
     "SCENARIOS",
     "Commands",
+    "Direction",
     "Fault",
     "FaultController",
+    "FaultProxy",
+    "LinkSettings",
     "PluginRaised",
+    "ProxyConnection",
+    "ProxyMode",
+    "ProxyStatistics",
     "SimConfig",
     "SimEndpoints",
     "Simulator",
     "StrategyHarness",
+    "Trigger",
     "account_view",
+    "open_fault_proxy",
     "open_simulator",
 ]
 
