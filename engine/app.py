@@ -37,14 +37,13 @@ from functools import partial
 from pathlib import Path
 
 import attrs
-import httpx
 import pluggy
 import structlog
 import trio
 
 from engine.accounts.actor import AccountActor, DispatchItem, ShutdownProgress
 from engine.accounts.views import AccountViews
-from engine.aries.rest import AriesRestClient
+from engine.aries.rest import AriesRestClient, venue_transport
 from engine.bus import EventBus, Subscription
 from engine.config import EngineConfig, EngineSection
 from engine.connection import (
@@ -123,7 +122,7 @@ def token_source(config: EngineConfig, rest_base: str, ssl_context: ssl.SSLConte
         # Without the variable, the existing store provides it (checked by check_credentials).
         refresh_token=refresh_token if refresh_token is not None else Secret(""),
         store=store,
-        transport=httpx.AsyncHTTPTransport(verify=ssl_context),
+        transport=venue_transport(ssl_context),
         credential=f"the refresh token in ${oauth.refresh_token_env}",
     )
 
@@ -257,7 +256,7 @@ async def _run_actors(
         venue.rest_base,
         lambda: tokens.current_token().reveal(),
         timeout=config.dispatch.request_timeout,
-        transport=httpx.AsyncHTTPTransport(verify=ssl_context),
+        transport=venue_transport(ssl_context),
     )
     restored = await _read_restore_set(config, account_ids)
     async with rest, trio.open_nursery() as nursery:

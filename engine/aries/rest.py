@@ -577,6 +577,19 @@ def _token_error(
     return RequestError(message, status=status, code=oauth_code)
 
 
+#: How long an idle pooled REST connection is reused. Kept well below the usual server idle
+#: time-outs (hypercorn's and many load balancers' 5 s): a request sent on a connection the
+#: server is closing at that moment fails as "may have been sent", a needless unknown outcome.
+KEEPALIVE_EXPIRY = 2.0
+
+
+def venue_transport(ssl_context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+    """The HTTP transport for the venue's REST API: its trust and its keep-alive policy."""
+    return httpx.AsyncHTTPTransport(
+        verify=ssl_context, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+    )
+
+
 class AriesRestClient:
     """Order entry and account reads over the Aries REST API.
 

@@ -208,7 +208,11 @@ def aries_on_order_filled(event: OrderFilled, ctx: StrategyContext) -> None:
 def aries_on_order_rejected(event: OrderRejected, ctx: StrategyContext) -> None:
     """An order was refused; ``event.source`` says by whom (risk, engine, dispatch, venue).
 
-    Called: once per refused order.
+    Called: once per refused order. ``code == "LOST"`` is the one verdict that can be
+    overturned: the place request's outcome was unknown and the venue's order list did not
+    show the order, so the engine gave it up (its reservation released). If the venue reports
+    it later after all, the engine adopts it again and this plugin hears its updates and
+    fills as usual (FAULT-SCENARIOS #19: late fills are never dropped).
     """
 
 
