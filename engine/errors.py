@@ -50,11 +50,20 @@ class ProtocolError(AriesError):
     """
 
     def __init__(self, message_type: str, field: str, problem: str, excerpt: str = "") -> None:
-        self.message_type = message_type
-        self.field = field
-        self.problem = problem
-        self.excerpt = excerpt
-        super().__init__(f"{message_type}: field {field!r}: {problem}")
+        # Every part may quote the offending input: bounded, so a huge value cannot make a
+        # huge log line.
+        self.message_type = _bounded(message_type, 64)
+        self.field = _bounded(field, 120)
+        self.problem = _bounded(problem, 200)
+        self.excerpt = _bounded(excerpt, 120)
+        super().__init__(f"{self.message_type}: field {self.field!r}: {self.problem}")
+
+
+def _bounded(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying so when it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
 
 
 class ConnectionLostError(AriesError):

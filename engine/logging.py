@@ -38,6 +38,22 @@ def redact_secrets(
     return event_dict
 
 
+#: Longest string value a log line carries: values can quote the venue's input (ids, error
+#: texts), and a huge one must not make a huge line. Tracebacks are not event values here.
+MAX_VALUE_CHARS = 500
+
+
+def bound_values(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A structlog processor: cut any string value longer than ``MAX_VALUE_CHARS``, saying
+    how long it was."""
+    for key, value in event_dict.items():
+        if type(value) is str and len(value) > MAX_VALUE_CHARS:
+            event_dict[key] = f"{value[:MAX_VALUE_CHARS]}… ({len(value):,} chars)"
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:
     """Route structlog to stderr as readable console lines or one JSON object per line."""
     numeric_level = logging.getLevelName(level.upper())
@@ -51,6 +67,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         redact_secrets,
+        bound_values,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -271,11 +271,31 @@ class AccountActor:
                 if not batch:  # the lookup is due
                     await self._publish(await self._look_up_orders())
                 for event in batch:
-                    await self._publish(self._handle(event))
+                    await self._publish(self._handle_isolated(event))
                 self._after_batch()
                 self._publish_view()
                 self._batch_done.set()
                 self._batch_done = trio.Event()
+
+    def _handle_isolated(self, event: Event) -> list[Event]:
+        """``_handle``, with a bug in it costing this account its trading, not the engine.
+
+        The book may be half-updated after an unexpected error, so the account is halted (an
+        operator decides, seeing the critical line); the other accounts go on.
+        """
+        try:
+            return self._handle(event)
+        except Exception as exc:
+            log.critical(
+                "account.internal_error",
+                event=type(event).__name__,
+                error=f"{type(exc).__name__}: {exc}"[:200],
+                action="the account is halted; check the traceback, then restart or resume it",
+                exc_info=exc,
+            )
+            return self._set_state(
+                TradingState.HALTED, f"internal error on {type(event).__name__}; see the log"
+            )
 
     def _after_batch(self) -> None:
         """Bookkeeping of outstanding cancels; the cancel-all sweep once it was asked for."""

@@ -957,12 +957,17 @@ def _older(report: Order, known: Order) -> bool:
 
 
 def _round_price(value: Decimal) -> Decimal:
-    """Half-even to 6 places, then trailing zeros trimmed but at least 2 places kept."""
-    rounded = value.quantize(_PRICE_QUANTUM, rounding=decimal.ROUND_HALF_EVEN)
-    trimmed = rounded.normalize()
+    """Half-even to 6 places, then trailing zeros trimmed but at least 2 places kept.
+
+    The context holds every digit of the result, however absurd the venue's figures make it
+    (the default 28 digits cannot hold 6 decimals of 10**22 and would raise).
+    """
+    context = decimal.Context(prec=max(28, value.adjusted() + 8))
+    rounded = value.quantize(_PRICE_QUANTUM, rounding=decimal.ROUND_HALF_EVEN, context=context)
+    trimmed = rounded.normalize(context)
     exponent = trimmed.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
-        return rounded.quantize(_MIN_PRICE_QUANTUM)
+        return rounded.quantize(_MIN_PRICE_QUANTUM, context=context)
     return trimmed
 
 

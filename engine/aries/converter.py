@@ -107,10 +107,14 @@ def loads(text: str) -> Any:
     """Parse one JSON document; JSON fractions become ``Decimal``.
 
     Raises:
-        ValueError: the text is not JSON (``json.JSONDecodeError`` or a number too long).
+        ValueError: the text is not JSON (``json.JSONDecodeError``, a number too long, or a
+            number out of ``Decimal``'s range).
         RecursionError: the document nests too deeply.
     """
-    return _JSON_DECODER.decode(text)
+    try:
+        return _JSON_DECODER.decode(text)
+    except ArithmeticError:  # e.g. 1e99999999999999999999: Decimal cannot hold it
+        raise ValueError("a number out of range") from None
 
 
 class WireError(Exception):

@@ -1096,7 +1096,7 @@ class FrameDecoder:
                     or message.type
                     or protocol.UNPARSED_MESSAGE_TYPE
                 )
-                self._unknown_types[label] = self._unknown_types.get(label, 0) + 1
+                _count(self._unknown_types, label)
             messages.append(message)
         self._messages += len(messages)
         return messages
@@ -1112,8 +1112,7 @@ class FrameDecoder:
         )
 
     def _record_error(self, exc: ProtocolError, *, exc_info: bool = False) -> None:
-        key = exc.message_type
-        self._errors_by_type[key] = self._errors_by_type.get(key, 0) + 1
+        _count(self._errors_by_type, exc.message_type)
         log.warning(
             "protocol.decode_error",
             endpoint=self._endpoint.value,
@@ -1123,6 +1122,20 @@ class FrameDecoder:
             excerpt=exc.excerpt,
             exc_info=exc_info,
         )
+
+
+#: The decoder's counters are keyed by types the venue names: bounded in length and number,
+#: so a feed of ever-new types cannot grow them.
+_COUNTER_KEY_CHARS: Final = 64
+_COUNTER_KEYS: Final = 256
+_OTHER_TYPES: Final = "(other types)"
+
+
+def _count(counters: dict[str, int], key: str) -> None:
+    key = key[:_COUNTER_KEY_CHARS]
+    if key not in counters and len(counters) >= _COUNTER_KEYS:
+        key = _OTHER_TYPES
+    counters[key] = counters.get(key, 0) + 1
 
 
 def _excerpt(line: str | bytes) -> str:

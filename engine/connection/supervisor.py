@@ -48,6 +48,7 @@ import trio_websocket
 
 from engine.aries import encode
 from engine.aries.decode import FrameDecoder
+from engine.aries.protocol import EXCERPT_CHARS
 from engine.aries.wire import (
     AuthExpired,
     AuthFailed,
@@ -221,6 +222,8 @@ class ConnectionSupervisor:
     _normalize_errors: int = attrs.field(default=0, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
     _queued: int = attrs.field(default=0, init=False)
+    _frame: str | bytes = attrs.field(default="", init=False, repr=False)
+    """The frame being handled (for the excerpt of a normalize error)."""
     last_heard_ns: int | None = attrs.field(default=None, init=False)
     """Wall-clock time (ns) of the latest frame read after authentication, on any session."""
 
@@ -431,6 +434,7 @@ class ConnectionSupervisor:
                     item = (ts_recv, frame, None, None)
                 else:
                     messages = self._decode(frame, ts_recv)
+                    self._frame = frame
                     events = self._handle_now(messages)
                     if events is None:
                         item = (ts_recv, None, messages, None)
@@ -485,6 +489,7 @@ class ConnectionSupervisor:
             async for ts_recv, frame, messages, handled in work:
                 if frame is not None:
                     messages = self._decode(frame, ts_recv)
+                    self._frame = frame
                 events: list[Event] = []
                 if handled is not None:
                     events = handled
@@ -565,7 +570,8 @@ class ConnectionSupervisor:
                 message_type=exc.message_type,
                 field=exc.field,
                 problem=exc.problem,
-                excerpt=exc.excerpt,
+                # The normalizer never sees the text: the start of the frame it came in.
+                excerpt=exc.excerpt or _text_excerpt(self._frame),
             )
             return []
 
@@ -613,6 +619,12 @@ class ConnectionSupervisor:
 
     def _next_id(self) -> str:
         return f"{self.handler.endpoint}-{next(self._ids)}"
+
+
+def _text_excerpt(frame: str | bytes) -> str:
+    if isinstance(frame, bytes):
+        return frame[:EXCERPT_CHARS].decode("utf-8", "replace")
+    return frame[:EXCERPT_CHARS]
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException], kind: type[_E]) -> _E:

@@ -236,6 +236,17 @@ def test_a_non_string_env_value_is_not_echoed(value: object) -> None:
     assert str(value) not in message
 
 
+def test_the_log_processor_bounds_long_values() -> None:
+    from engine.logging import MAX_VALUE_CHARS, bound_values
+
+    huge = "A" * 1_000_000
+    event = bound_values(None, "warning", {"event": "x", "account": huge, "count": 3})
+    assert len(event["account"]) < MAX_VALUE_CHARS + 30
+    assert event["account"].endswith("(1,000,000 chars)")
+    assert event["count"] == 3
+    assert bound_values(None, "info", {"event": "x", "s": "short"})["s"] == "short"
+
+
 def test_the_log_processor_blanks_secret_keys() -> None:
     from engine.logging import redact_secrets
 
