@@ -253,7 +253,10 @@ class AccountActor:
         """Consume this account's inputs until the bus closes."""
         structlog.contextvars.bind_contextvars(actor="account", account=self.account_id)
         subscription = self.bus.subscribe(
-            f"account:{self.account_id}", accepts=_INPUTS, where=self._is_mine
+            f"account:{self.account_id}",
+            accepts=_INPUTS,
+            where=self._is_mine,
+            account=self.account_id,
         )
         self._state_since = trio.current_time()
         self._publish_view()

@@ -120,6 +120,10 @@ class AccountsHandler:
     _requests: dict[str, tuple[str, str | None]] = attrs.field(factory=dict, init=False)
     """Request id → (topic, account id) of the subscriptions sent on the current socket."""
     _refused: set[tuple[str, str | None]] = attrs.field(factory=set, init=False)
+    _account_set: frozenset[str] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._account_set = frozenset(self.accounts)
 
     def subscribe_messages(self, next_id: RequestIds) -> list[tuple[str, str]]:
         self._requests.clear()
@@ -182,7 +186,7 @@ class AccountsHandler:
             if message.snapshot is None:
                 return []
             snapshot = message.snapshot
-            if snapshot.account_id not in self.accounts:
+            if snapshot.account_id not in self._account_set:
                 log.error("account.foreign_snapshot_refused", account=snapshot.account_id)
                 return []
             log.info(
@@ -196,12 +200,12 @@ class AccountsHandler:
             )
             return [snapshot]
         if isinstance(message, PnlHistory):
-            return [c for c in message.candles if c.account_id in self.accounts]
+            return [c for c in message.candles if c.account_id in self._account_set]
         if isinstance(message, USER_STREAMS):
             return [message]
         report = getattr(message, "report", message)
         if isinstance(report, ACCOUNT_REPORTS):
-            if report.account_id not in self.accounts:
+            if report.account_id not in self._account_set:
                 log.error(
                     "account.foreign_event_refused",
                     account=report.account_id,

@@ -135,6 +135,7 @@ class PluginHost:
     this process' random one."""
     _states: dict[int, _PluginState] = attrs.field(factory=dict, init=False)
     _impls: dict[str, list[BoundImpl]] = attrs.field(factory=dict, init=False)
+    _account_impls: dict[tuple[str, str], list[BoundImpl]] = attrs.field(factory=dict, init=False)
     _outbox: list[Event] = attrs.field(factory=list, init=False)
     _stopped: bool = attrs.field(default=False, init=False)
     _started: trio.Event = attrs.field(factory=trio.Event, init=False)
@@ -156,11 +157,17 @@ class PluginHost:
             "aries_engine_stopping",
             "aries_on_timer",
         }:
-            self._impls[hook_name] = [
+            impls = [
                 impl
                 for impl in implementations(self.pm, hook_name)
                 if id(impl.plugin) in self._states
             ]
+            self._impls[hook_name] = impls
+            # An account's events go only to plugins bound to it: one lookup per event, not a
+            # check of every plugin (1,000 accounts' strategies).
+            for impl in impls:
+                for account_id in dict.fromkeys(self._states[id(impl.plugin)].loaded.accounts):
+                    self._account_impls.setdefault((hook_name, account_id), []).append(impl)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver events, once ``start_plugins`` has run, until the bus closes."""
@@ -284,7 +291,12 @@ class PluginHost:
 
         One ``arguments`` dict serves every call; only its ``ctx`` changes per plugin.
         """
-        for impl in self._impls[hook_name]:
+        impls: list[BoundImpl]
+        if isinstance(event, AccountEvent):
+            impls = self._account_impls.get((hook_name, event.account_id), [])
+        else:
+            impls = self._impls[hook_name]
+        for impl in impls:
             state = self._states[id(impl.plugin)]
             if state.faulted or (event is not None and not _routes_to(event, state)):
                 continue

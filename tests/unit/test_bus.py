@@ -99,3 +99,16 @@ async def test_publish_nowait_is_all_or_nothing_and_wakes_the_consumer_once() ->
     # Room again after the drain; conflated events never count against the capacity.
     assert bus.publish_nowait([balance("A", "2"), balance("A", "3"), quote("MSFT", "5")])
     assert len(await sub.receive_batch()) == 3
+
+
+async def test_an_account_subscription_gets_only_its_account_events_and_all_others() -> None:
+    bus = EventBus()
+    mine = bus.subscribe("A", accepts=(BalanceChanged, Quote), account="A")
+    everyone = bus.subscribe("all", accepts=(BalanceChanged,))
+    for account in ("A", "B", "A"):
+        await bus.publish(balance(account, "1"))
+    await bus.publish(quote("AAPL", "1"))  # not an account event: routed by type as usual
+    assert bus.publish_nowait([balance("B", "2"), balance("A", "3")])
+    received = await mine.receive_batch()
+    assert [getattr(e, "account_id", "quote") for e in received] == ["A", "A", "quote", "A"]
+    assert len(await everyone.receive_batch()) == 5
