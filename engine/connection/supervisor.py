@@ -222,6 +222,9 @@ class ConnectionSupervisor:
     _normalize_errors: int = attrs.field(default=0, init=False)
     _last_frame_at: float | None = attrs.field(default=None, init=False)
     _queued: int = attrs.field(default=0, init=False)
+    _tasks: trio.Nursery | None = attrs.field(default=None, init=False, repr=False)
+    """The current socket's nursery (its reader, pinger...), once it has one."""
+    _reauthenticating: bool = attrs.field(default=False, init=False)
     _frame: str | bytes = attrs.field(default="", init=False, repr=False)
     """The frame being handled (for the excerpt of a normalize error)."""
     last_heard_ns: int | None = attrs.field(default=None, init=False)
@@ -367,6 +370,8 @@ class ConnectionSupervisor:
         raise AssertionError("unreachable")
 
     async def _serve(self, ws: Any, token: Any) -> None:
+        self._tasks = None
+        self._reauthenticating = False
         after_auth = await self._authenticate(ws, token)
         self._auth_failures = 0
         await self._set_state(ConnectionState.AUTHENTICATED)
@@ -386,6 +391,7 @@ class ConnectionSupervisor:
         send, receive = trio.open_memory_channel[_Work](self.frame_buffer)
         self._queued = 0
         async with trio.open_nursery() as nursery:
+            self._tasks = nursery
             nursery.start_soon(self._watch_idle)
             nursery.start_soon(self._ping, ws)
             nursery.start_soon(self._apply_changes, ws)
@@ -527,10 +533,17 @@ class ConnectionSupervisor:
                 await self._check_subscribed()
             return []
         if isinstance(message, RefreshAuth):
-            self._before_warning = self.state
-            await self._set_state(ConnectionState.REFRESH_WARNING)
-            token = await self.tokens.refresh("refreshAuth warning")
-            await self._send(ws, encode.auth_request(self._next_id(), token.reveal()))
+            if self.state is not ConnectionState.REFRESH_WARNING:
+                self._before_warning = self.state
+                await self._set_state(ConnectionState.REFRESH_WARNING)
+            if not self._reauthenticating:
+                self._reauthenticating = True
+                if self._tasks is None:  # in the authSuccess frame: nothing else to keep going
+                    await self._reauthenticate(ws)
+                else:
+                    # The token endpoint may be slow or down: frames keep flowing meanwhile,
+                    # on a session still valid until the venue's deadline.
+                    self._tasks.start_soon(self._reauthenticate, ws)
             return []
         if isinstance(message, AuthExpired):
             await self._set_state(ConnectionState.EXPIRED)
@@ -580,6 +593,14 @@ class ConnectionSupervisor:
             self._subscribed_at = trio.current_time()
             await self._set_state(ConnectionState.SUBSCRIBED)
             self._on_ready()
+
+    async def _reauthenticate(self, ws: Any) -> None:
+        """Answer a ``refreshAuth`` warning: a refreshed token, sent as an in-place ``/auth``."""
+        try:
+            token = await self.tokens.refresh("refreshAuth warning")
+            await self._send(ws, encode.auth_request(self._next_id(), token.reveal()))
+        finally:
+            self._reauthenticating = False
 
     async def _ping(self, ws: Any) -> NoReturn:
         while True:

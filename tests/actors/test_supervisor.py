@@ -156,6 +156,56 @@ async def test_refresh_warning_reauthenticates_on_the_same_socket(
     assert states(received)[3:] == [ConnectionState.REFRESH_WARNING, ConnectionState.SUBSCRIBED]
 
 
+@attrs.define
+class SlowRefresh:
+    """A token provider whose refresh waits until the test lets it through."""
+
+    released: trio.Event = attrs.field(factory=trio.Event)
+    can_refresh: bool = True
+
+    async def get_token(self) -> Secret:
+        await trio.lowlevel.checkpoint()
+        return Secret(TOKEN)
+
+    async def refresh(self, reason: str) -> Secret:
+        await self.released.wait()
+        return Secret(TOKEN + "-2")
+
+
+async def test_frames_keep_flowing_while_a_refresh_warning_waits_for_a_token(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The session stays valid until the venue's deadline: a slow or down token endpoint must
+    # not hold up the order reports meanwhile.
+    venue, bus, tokens = FakeVenue(), EventBus(), SlowRefresh()
+    orders = bus.subscribe("test", accepts=(OrderReported,))
+    connection = ConnectionSupervisor(
+        AccountsHandler(("ACC-001",)),
+        "ws://venue.test",
+        tokens,
+        bus,
+        backoff=Backoff(jitter=0),
+        open_websocket=venue.open_websocket,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(connection.run)
+        [socket] = venue.sockets
+        await socket.push(REFRESH_AUTH)
+        await socket.push(REFRESH_AUTH)  # a repeated warning asks for no second token
+        await socket.push(order_event("ACC-001", "PARTIALLY_FILLED", "10"))
+        with trio.fail_after(30):  # virtual seconds; the token is still held back
+            [report] = await orders.receive_batch()
+        assert connection.state is ConnectionState.REFRESH_WARNING
+        tokens.released.set()
+        await socket.wait_sent(lambda sent: sum(m["type"] == "request" for m in sent) == 2)
+        await connection.wait_state(ConnectionState.SUBSCRIBED)
+        nursery.cancel_scope.cancel()
+    assert isinstance(report, OrderReported)
+    auths = [m for _, m in socket.sent if m["type"] == "request"]
+    assert auths[1]["payload"]["body"]["token"] == TOKEN + "-2"
+    assert len(venue.sockets) == 1
+
+
 async def test_repeated_invalid_token_is_fatal_and_never_leaks_the_token(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
