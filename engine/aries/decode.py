@@ -1048,6 +1048,8 @@ class FrameDecoder:
         self._messages = 0
         self._errors_by_type: dict[str, int] = {}
         self._unknown_types: dict[str, int] = {}
+        #: The message types of the bad lines of the last frame decoded (usually none).
+        self.frame_errors: list[str] = []
 
     def __repr__(self) -> str:
         return f"FrameDecoder(endpoint={self._endpoint.value!r})"
@@ -1059,6 +1061,8 @@ class FrameDecoder:
         with ``endpoint``, ``message_type``, ``field``, ``problem`` and ``excerpt``.
         """
         self._frames += 1
+        if self.frame_errors:
+            self.frame_errors = []
         lines: Sequence[str | bytes]
         if not self._split:
             lines = (frame,)
@@ -1112,6 +1116,7 @@ class FrameDecoder:
         )
 
     def _record_error(self, exc: ProtocolError, *, exc_info: bool = False) -> None:
+        self.frame_errors.append(exc.message_type)
         _count(self._errors_by_type, exc.message_type)
         log.warning(
             "protocol.decode_error",

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import attrs
 import structlog
 
-from engine.aries import encode
+from engine.aries import encode, protocol
 from engine.aries.normalize import MarketNormalizer
 from engine.aries.wire import (
     ChartUpdate,
@@ -59,6 +59,9 @@ USER_STREAMS = (WatchlistChanged, NewsReceived)
 COMPLETE_MARKET_EVENTS = (BookUpdated, GreeksUpdated, Trade)
 
 RequestIds = Callable[[], str]
+#: Bad lines on the accounts socket that cost a resync: account events, and lines too broken to
+#: tell their type.
+_RESYNC_AFTER = frozenset({*protocol.ACCOUNT_EVENT_TYPES, protocol.UNPARSED_MESSAGE_TYPE})
 
 
 class EndpointHandler(Protocol):
@@ -90,6 +93,11 @@ class EndpointHandler(Protocol):
     def refused(self, request_id: str, code: str, reason: str) -> list[Event]:
         """The venue refused the subscription request ``request_id``: log it, forget it (a
         refusal is never retried) and return the events that say what it costs."""
+        ...
+
+    def resyncs_after(self, message_type: str) -> bool:
+        """True if a line of this type that could not be decoded must be recovered by a
+        reconnect and a fresh snapshot (it may have carried a fill), not just logged."""
         ...
 
     @property
@@ -228,6 +236,10 @@ class AccountsHandler:
     def confirms_subscriptions(self, message: Any) -> bool:
         return False
 
+    def resyncs_after(self, message_type: str) -> bool:
+        # An account event, or a line too broken to tell what it was (FAULT-SCENARIOS #17).
+        return message_type in _RESYNC_AFTER
+
     @property
     def drops_on_overflow(self) -> bool:
         # Account events are never dropped: reconnecting brings a fresh snapshot to reconcile.
@@ -313,6 +325,9 @@ class MarketHandler:
         # One unknown symbol must not stop the others (the venue refuses it alone).
         return []
 
+    def resyncs_after(self, message_type: str) -> bool:
+        return False  # the next update of the symbol replaces what was lost
+
     @property
     def drops_on_overflow(self) -> bool:
         return True
@@ -352,6 +367,9 @@ class ChartsHandler:
 
     def refused(self, request_id: str, code: str, reason: str) -> list[Event]:
         return []
+
+    def resyncs_after(self, message_type: str) -> bool:
+        return False  # the next update of the symbol replaces what was lost
 
     @property
     def drops_on_overflow(self) -> bool:

@@ -84,6 +84,7 @@ _E = TypeVar("_E", bound=BaseException)
 
 RECOVERABLE: tuple[type[BaseException], ...] = (
     trio_websocket.ConnectionClosed,
+    trio.BrokenResourceError,
     trio_websocket.HandshakeError,
     OSError,
     ConnectionLostError,
@@ -452,6 +453,9 @@ class ConnectionSupervisor:
                     work.send_nowait(item)
                 except trio.WouldBlock:
                     self._overflow()
+                except trio.BrokenResourceError:
+                    # ``_process`` has ended (its error, e.g. a resync, is on its way up).
+                    raise ConnectionLostError("the frame processor stopped") from None
                 else:
                     self._queued += 1
 
@@ -513,7 +517,14 @@ class ConnectionSupervisor:
 
     def _decode(self, frame: str | bytes, ts_recv: int) -> list[Any]:
         self._frames += 1
-        return self.decoder.decode_frame(frame, ts_recv=ts_recv)
+        messages = self.decoder.decode_frame(frame, ts_recv=ts_recv)
+        errors = self.decoder.frame_errors
+        if errors and any(self.handler.resyncs_after(kind) for kind in errors):
+            # What the bad line said (a fill?) is lost: only a fresh snapshot recovers it.
+            raise ConnectionLostError(
+                f"undecodable {errors[0]} message: reconnecting to resync from a snapshot"
+            )
+        return messages
 
     async def _on_message(self, ws: Any, message: Any) -> list[Event]:
         if isinstance(message, Pong):

@@ -27,6 +27,7 @@ dispatcher sends nothing else meanwhile, since the venue's limit is not per acco
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -264,6 +265,8 @@ class ThrottledDispatcher:
     _cancels_sent: int = attrs.field(default=0, init=False)
     _replaces_sent: int = attrs.field(default=0, init=False)
     _rate_limited: int = attrs.field(default=0, init=False)
+    _not_before: float = attrs.field(default=-math.inf, init=False)
+    """No request goes before this (trio) time: the Retry-After of a 429 that ended retrying."""
     _failures: int = attrs.field(default=0, init=False)
     _unknown: int = attrs.field(default=0, init=False)
 
@@ -372,8 +375,9 @@ class ThrottledDispatcher:
                 wait = account_waits[account_id] = self._account_bucket(account_id).wait_time(now)
             return wait
 
-        global_wait = self.bucket.wait_time(now)
-        if not global_wait:
+        global_wait = max(self.bucket.wait_time(now), self._not_before - now)
+        if global_wait <= 0:
+            global_wait = 0.0
             for queues in self._queues:
                 chosen: str | None = None
                 oldest = 0
@@ -445,8 +449,11 @@ class ThrottledDispatcher:
                 await self._wait_retry_after(exc, client_order_id)
         try:
             return await call()
-        except RateLimitedError:
+        except RateLimitedError as exc:
             self._rate_limited += 1
+            # This request gives up, but the venue's pause holds for the next one too.
+            delay = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER
+            self._not_before = max(self._not_before, trio.current_time() + delay)
             raise
 
     async def _wait_retry_after(self, exc: RateLimitedError, client_order_id: str) -> None:

@@ -356,12 +356,18 @@ class JournalWriter:
         while True:
             # Drift-free ticks at start + n·flush_interval; skip those a slow write overran.
             tick = max(tick, math.floor((trio.current_time() - start) / self.flush_interval) + 1)
+            deadline = start + tick * self.flush_interval
             if len(self._buffer) < self.batch_size:
                 self._wakeup = trio.Event()
-                with trio.move_on_at(start + tick * self.flush_interval):
+                with trio.move_on_at(deadline):
                     await self._wakeup.wait()
                 self._wakeup = None
             now = trio.current_time()
+            if now >= deadline:
+                # This tick is done: never wait on its deadline again. (The floor above can
+                # round to this same tick when the clock lands exactly on it, and waiting on a
+                # past deadline would spin without ever yielding time, e.g. under MockClock.)
+                tick += 1
             if self._buffer:
                 await self._write_batch()
             if now >= next_retention:

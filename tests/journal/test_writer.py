@@ -284,3 +284,16 @@ def test_default_path_is_a_data_directory(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert default_journal_path() == tmp_path / "aries-engine" / "journal.sqlite"
     monkeypatch.delenv("XDG_DATA_HOME")
     assert default_journal_path() == Path.home() / ".local/share/aries-engine/journal.sqlite"
+
+
+async def test_an_idle_writer_lets_virtual_time_pass(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # When the clock landed exactly on a tick, the writer used to wait on that past deadline
+    # again and again, never yielding time: anything journaling under MockClock hung.
+    writer = JournalWriter(tmp_path / "journal.sqlite")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() >= 60
