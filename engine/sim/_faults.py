@@ -21,14 +21,20 @@ Scenarios (``SCENARIOS`` maps each name to its constructor):
 ``delay_snapshot``  send the ``account`` subscribe reply ``seconds`` late
 ``omit_snapshot``   never send the ``account`` subscribe reply (events still flow)
 ``lose_order_response`` accept the next ``count`` orders but never answer the HTTP request
-``rate_limit``      answer the next ``count`` REST requests 429 with ``Retry-After``
-``server_error``    answer the next ``count`` REST requests with ``status`` (5xx)
+``rate_limit``      answer the next ``count`` REST requests (of ``path``) 429 with ``Retry-After``
+``server_error``    answer the next ``count`` REST requests (of ``path``) with ``status`` (5xx);
+                    with ``processed`` the request is carried out first, its answer replaced
+``malformed_events`` spoil the next ``count`` account events (of ``event_type``) in place
 ``reject_auth``     answer the next ``count`` ``/auth`` requests (of ``path``) ``INVALID_TOKEN``
 ``expire_session``  expire the open sessions (of ``path``) now: ``authExpired`` then close
 ``malformed_frames`` send each frame kind of ``kinds`` to the open sockets (of ``path``)
 ``slow_reader``     the server reads each inbound frame ``delay`` seconds late (backpressure)
 ``slow_writer``     the server sends each outbound frame ``delay`` seconds late
 ================== =====================================================================
+
+The REST faults and ``malformed_events`` that fired are listed, in order, in
+``FaultController.history`` (``FiredFault``: when, which, on what), so a test can check how a
+client paced its retries.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from engine.sim._stream_profile import (
     DEFAULT_RETRY_AFTER_SECONDS,
     DEFAULT_SERVER_ERROR_STATUS,
     FAULTS_ADMIN_PATH,
+    MALFORMED_EVENT_KINDS,
     MALFORMED_FRAMES,
     REORDER_HOLD_SECONDS,
 )
@@ -67,6 +74,18 @@ def _check_path(path: str | None) -> str | None:
     if path is not None and path not in WS_PATHS:
         raise ValueError(f"unknown socket path {path!r}; expected one of {WS_PATHS}")
     return path
+
+
+def _check_rest_path(path: str | None) -> str | None:
+    if path is not None and (not path.startswith("/") or path in WS_PATHS):
+        raise ValueError(f"expected a REST path such as '/v1/orders', got {path!r}")
+    return path
+
+
+def _rest_params(params: dict[str, Any], path: str | None) -> dict[str, Any]:
+    """``params``, plus ``path`` when one is given (absent otherwise: the admin API's
+    representation of a fault without a path is what it always was)."""
+    return params if path is None else {**params, "path": _check_rest_path(path)}
 
 
 def _positive_count(count: int | None) -> int | None:
@@ -130,19 +149,49 @@ class Fault:
 
     @classmethod
     def rate_limit(
-        cls, count: int | None = 3, retry_after: int = DEFAULT_RETRY_AFTER_SECONDS
+        cls,
+        count: int | None = 3,
+        retry_after: int = DEFAULT_RETRY_AFTER_SECONDS,
+        path: str | None = None,
     ) -> Fault:
-        """Answer the next ``count`` REST requests 429 with ``Retry-After: retry_after``."""
-        return cls("rate_limit", {"count": _positive_count(count), "retry_after": retry_after})
+        """Answer the next ``count`` REST requests (all, or those of ``path``, e.g.
+        ``/v1/orders``) 429 with ``Retry-After: retry_after``. Nothing is carried out."""
+        params = {"count": _positive_count(count), "retry_after": retry_after}
+        return cls("rate_limit", _rest_params(params, path))
 
     @classmethod
     def server_error(
-        cls, count: int | None = 1, status: int = DEFAULT_SERVER_ERROR_STATUS
+        cls,
+        count: int | None = 1,
+        status: int = DEFAULT_SERVER_ERROR_STATUS,
+        path: str | None = None,
+        processed: bool = False,
     ) -> Fault:
-        """Answer the next ``count`` REST requests with a 5xx ``status``."""
+        """Answer the next ``count`` REST requests (all, or those of ``path``) with a 5xx
+        ``status``. The request is not carried out, unless ``processed``: then it is, and only
+        its answer is replaced by the error (a gateway failing after the venue acted)."""
         if not 500 <= status <= 599:
             raise ValueError("status must be a 5xx code")
-        return cls("server_error", {"count": _positive_count(count), "status": status})
+        params: dict[str, Any] = {"count": _positive_count(count), "status": status}
+        if processed:
+            params["processed"] = True
+        return cls("server_error", _rest_params(params, path))
+
+    @classmethod
+    def malformed_events(
+        cls, count: int | None = 1, kind: str = "truncated", event_type: str | None = None
+    ) -> Fault:
+        """Spoil the next ``count`` account events (all, or those whose ``payload.type`` is
+        ``event_type``, e.g. ``account.order``): each is sent malformed *instead of* the real
+        one (``kind``: ``truncated`` or ``missing_data``), so its content is lost."""
+        if kind not in MALFORMED_EVENT_KINDS:
+            raise ValueError(
+                f"unknown kind {kind!r}; expected one of {list(MALFORMED_EVENT_KINDS)}"
+            )
+        params: dict[str, Any] = {"count": _positive_count(count), "kind": kind}
+        if event_type is not None:
+            params["event_type"] = event_type
+        return cls("malformed_events", params)
 
     @classmethod
     def reject_auth(cls, count: int | None = 1, path: str | None = None) -> Fault:
@@ -218,16 +267,47 @@ SCENARIOS: Mapping[str, Callable[..., Fault]] = {
     "reject_auth": Fault.reject_auth,
     "expire_session": Fault.expire_session,
     "malformed_frames": Fault.malformed_frames,
+    "malformed_events": Fault.malformed_events,
     "slow_reader": Fault.slow_reader,
     "slow_writer": Fault.slow_writer,
 }
 
 _ONE_SHOT = frozenset({"drop_socket", "expire_session", "malformed_frames"})
-_COUNTED = frozenset({"lose_order_response", "rate_limit", "server_error", "reject_auth"})
+_COUNTED = frozenset(
+    {"lose_order_response", "rate_limit", "server_error", "reject_auth", "malformed_events"}
+)
 
 
 def _path_matches(armed: str | None, path: str) -> bool:
     return armed is None or armed == path
+
+
+@attrs.frozen
+class FiredFault:
+    """A fault that acted: when (trio clock), which scenario, and on what (``method`` and
+    ``path`` of a REST request; for ``malformed_events`` the event's type as ``path``)."""
+
+    at: float
+    name: str
+    method: str
+    path: str
+
+
+def _spoil(text: str, kind: str) -> str:
+    """The account event ``text`` made malformed the ``kind`` way."""
+    if kind == "truncated":
+        return text[: len(text) // 2]
+    message = json.loads(text)
+    message["payload"].pop("data", None)
+    return json.dumps(message)
+
+
+def _event_type(text: str) -> str:
+    try:
+        payload = json.loads(text).get("payload")
+    except ValueError:
+        return ""
+    return str(payload.get("type", "")) if isinstance(payload, dict) else ""
 
 
 class FaultController:
@@ -241,6 +321,8 @@ class FaultController:
         self._delay_send: trio.MemorySendChannel[tuple[float, HubSession, str]] | None = None
         self._held: dict[HubSession, list[str]] = {}
         self._hold_generation = 0
+        self.history: list[FiredFault] = []
+        """Every REST fault and spoiled event so far, in order (never cleared)."""
 
     # -- lifecycle (the simulator calls this once it runs) -----------------------------------
 
@@ -356,6 +438,8 @@ class FaultController:
 
     def deliver_account_events(self, session: HubSession, texts: list[str]) -> None:
         """Hand one batch of serialized account events to ``session`` through the faults."""
+        if "malformed_events" in self._armed:
+            texts = [self._maybe_spoil(text) for text in texts]
         times = self._param("duplicate_events", "times")
         if times is not None:
             texts = [t for t in texts for _ in range(int(times))]
@@ -372,6 +456,21 @@ class FaultController:
             return
         for text in texts:
             session.send_text(text)
+
+    def _maybe_spoil(self, text: str) -> str:
+        fault = self._armed.get("malformed_events")
+        if fault is None:
+            return text
+        wanted = fault.params.get("event_type")
+        event_type = _event_type(text)
+        if wanted is not None and event_type != wanted:
+            return text
+        if not self._take("malformed_events"):
+            return text
+        self.history.append(
+            FiredFault(trio.current_time(), "malformed_events", "EVENT", event_type)
+        )
+        return _spoil(text, str(fault.params["kind"]))
 
     def _reorder(self, session: HubSession, texts: list[str]) -> list[str]:
         pending = self._held.pop(session, []) + texts
@@ -401,17 +500,19 @@ class FaultController:
 
     def rest_fault(self, method: str, path: str) -> tuple[str, Fault] | None:
         """The REST fault that fires for this request, if any (consumes one use)."""
-        if "rate_limit" in self._armed:
-            fault = self._armed["rate_limit"]
-            if self._take("rate_limit"):
-                return "rate_limit", fault
-        if "server_error" in self._armed:
-            fault = self._armed["server_error"]
-            if self._take("server_error"):
-                return "server_error", fault
+        for name in ("rate_limit", "server_error"):
+            fault = self._armed.get(name)
+            if fault is None or not _path_matches(fault.params.get("path"), path):
+                continue
+            if self._take(name):
+                self.history.append(FiredFault(trio.current_time(), name, method, path))
+                return name, fault
         if method == "POST" and path == PLACE_ORDER_PATH and "lose_order_response" in self._armed:
             fault = self._armed["lose_order_response"]
             if self._take("lose_order_response"):
+                self.history.append(
+                    FiredFault(trio.current_time(), "lose_order_response", method, path)
+                )
                 return "lose_order_response", fault
         return None
 
@@ -500,7 +601,10 @@ class FaultMiddleware:
             await _send_json(send, 429, body, [(b"retry-after", retry_after)])
         elif kind == "server_error":
             status = int(fault.params["status"])
-            await _read_body(receive)
+            if fault.params.get("processed"):  # carried out; the answer lost to the error
+                await self._app(scope, receive, _swallow)
+            else:
+                await _read_body(receive)
             await _send_json(send, status, _error_body(status, "SERVER_ERROR", "server error"), [])
         else:  # lose_order_response: let the order through, swallow the answer, never reply
             await self._app(scope, receive, _swallow)

@@ -89,3 +89,6 @@ MALFORMED_FRAMES: Final = {
     "unknown_type": '{"type": "mystery", "payload": {"action": "surprise"}}',
     "not_object": "[1, 2, 3]",
 }
+#: How the ``malformed_events`` scenario spoils an account event: ``truncated`` cuts its text in
+#: half (not JSON any more); ``missing_data`` drops ``payload.data`` (JSON, but no event).
+MALFORMED_EVENT_KINDS: Final = ("truncated", "missing_data")

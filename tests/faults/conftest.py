@@ -1,8 +1,10 @@
 """Fixtures of the fault scenarios, and the table of their results printed at the end of the run.
 
 A scenario test takes ``clock`` (virtual time; pytest-trio takes the clock only from the test's
-own arguments) and ``fault_token``, and runs ``open_fault_rig`` from ``tests.faults.rig``. Each
-test reports under the name ``scenario_name`` gives it (its parameter id, else its name).
+own arguments) and ``fault_token``, and runs ``open_fault_rig`` from ``tests.faults.rig`` (the
+kill-and-restart scenarios bring their own clock and engine process, see
+``test_kill_restart.py``). Each test reports under the name ``scenario_name`` gives it (its
+parameter id, else its name); a scenario marked ``xfail`` for an engine bug shows as such.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@
 strategy, ``Recorder``, that the test drives (``rig.submit``/``rig.replace``) and that records
 everything it hears. Everything runs on the test's virtual clock (the clock jumps after 10 ms
 of real idleness, so frames in flight on loopback are never overtaken by a timer): an idle
-timeout of 60 s costs milliseconds.
+timeout of 60 s costs milliseconds. ``open_fault_rig(oauth=True)`` has the engine take its
+tokens from the simulator's OAuth token endpoint instead of a fixed token. The pieces are there
+on their own too: ``open_venue`` (simulator and proxies), ``engine_table`` (the engine's config)
+and ``open_engine`` (an engine on a venue; a restart, for instance, on the same journal).
 
 ``await rig.settle()`` waits (bounded, in virtual time) until every invariant holds and fails
 with the ones that do not; ``rig.check_invariants()`` asserts them at once. The invariants are
@@ -23,15 +26,17 @@ the issue's list:
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+import pytest
 import trio
 
 from engine import StrategyContext, hookimpl
@@ -49,9 +54,17 @@ from engine.model import (
     Side,
     TradingState,
 )
-from engine.model.events import AccountSynced, TradingStateChanged
+from engine.model.events import (
+    AccountSynced,
+    BalanceChanged,
+    ConnectionStateChanged,
+    PositionChanged,
+    TradingStateChanged,
+)
 from engine.sim import SimAccount, SimConfig, Simulator
+from engine.sim._messages import avg_price as wire_avg_price
 from engine.testing import FaultProxy, open_fault_proxy, open_simulator
+from tests.sim.helpers import issue_token
 
 ACCOUNT = "SIM-001"
 SYMBOL = "AAPL"
@@ -75,6 +88,16 @@ STABLE_BALANCE_FIELDS = (
     "value_bought",
     "value_sold",
 )
+
+
+class BugReproduced(AssertionError):
+    """Raised by a scenario when the engine bug it is marked ``xfail`` for shows up, so that
+    the mark (``raises=REPRODUCED``) matches that failure and no other."""
+
+
+REPRODUCED = pytest.RaisesGroup(BugReproduced, flatten_subgroups=True)
+"""``xfail(raises=...)`` of a known engine bug: a ``BugReproduced`` (pytest-trio hands the
+test's exception over in an exception group)."""
 
 
 class Recorder:
@@ -116,6 +139,20 @@ class Recorder:
     @hookimpl
     def aries_on_account_synced(self, event: AccountSynced) -> None:
         self.synced += 1
+        self._notify()
+
+    # Heard only so that waits re-check their condition when the books or sockets change.
+
+    @hookimpl
+    def aries_on_position_changed(self, event: PositionChanged) -> None:
+        self._notify()
+
+    @hookimpl
+    def aries_on_balance_changed(self, event: BalanceChanged) -> None:
+        self._notify()
+
+    @hookimpl
+    def aries_on_connection_state(self, event: ConnectionStateChanged) -> None:
         self._notify()
 
     def status(self, client_order_id: str) -> OrderStatus | None:
@@ -273,10 +310,16 @@ class FaultRig:
         and on every market tick); fail with what still does not after ``SETTLE`` virtual
         seconds. Violations that cannot heal (a fill heard twice, an order placed twice) stay
         and fail it too."""
+        violations = await self.settled()
+        assert not violations, "invariants violated:\n" + "\n".join(violations)
+
+    async def settled(self) -> list[str]:
+        """``settle()`` without the assertion: the violations left once every invariant held
+        (none) or ``SETTLE`` virtual seconds passed."""
         with trio.move_on_after(SETTLE):
             while self.invariant_violations():
                 await self._next_change()
-        self.check_invariants()
+        return self.invariant_violations()
 
     async def _next_change(self) -> None:
         """Return when the strategy hears something or the market ticks, whichever is first."""
@@ -316,8 +359,10 @@ class FaultRig:
         engine_positions = {
             s: (p.quantity, p.avg_price) for s, p in view.positions.items() if p.quantity != 0
         }
-        venue_positions = {
-            p.symbol: (p.quantity, p.avg_price) for p in ledger.positions(ACCOUNT) if p.quantity
+        venue_positions = {  # the average price as the venue reports it (4 decimals)
+            p.symbol: (p.quantity, Decimal(wire_avg_price(p.avg_price)))
+            for p in ledger.positions(ACCOUNT)
+            if p.quantity
         }
         if engine_positions != venue_positions:
             out.append(f"positions: engine {engine_positions} != venue {venue_positions}")
@@ -437,18 +482,19 @@ def sim_config(**changes: Any) -> SimConfig:
     return attrs.evolve(base, **changes)
 
 
-@asynccontextmanager
-async def open_fault_rig(
-    config: SimConfig | None = None,
-    *,
-    before_start: Callable[[FaultProxy, trio.Nursery], object] | None = None,
-) -> AsyncIterator[FaultRig]:
-    """Start the simulator, the two proxies and the engine; stop them all on exit.
+@attrs.frozen
+class Venue:
+    """The simulator and the two proxies in front of it (``ws`` for the sockets, ``rest`` for
+    REST): what an engine of a scenario connects to."""
 
-    ``before_start(ws_proxy, nursery)`` runs before the engine starts (to arm a fault on its
-    first connections; tasks it starts in ``nursery`` run alongside the start-up). The
-    access token is read from ``$ARIES_FAULTS_TOKEN`` (the ``fault_token`` fixture sets it).
-    """
+    sim: Simulator
+    ws: FaultProxy
+    rest: FaultProxy
+
+
+@asynccontextmanager
+async def open_venue(config: SimConfig | None = None) -> AsyncIterator[Venue]:
+    """Start the simulator and the two proxies; stop them on exit."""
     async with open_simulator(config if config is not None else sim_config()) as sim:
         target = urlsplit(sim.endpoints.rest_base)
         assert target.hostname is not None
@@ -457,38 +503,116 @@ async def open_fault_rig(
             open_fault_proxy(target.hostname, target.port, seed=1) as ws,
             open_fault_proxy(target.hostname, target.port, seed=2) as rest,
         ):
-            engine_config = parse_config(
-                {
-                    "venue": {
-                        "kind": "aries",
-                        "rest_base": f"http://127.0.0.1:{rest.port}",
-                        "ws_base": f"ws://127.0.0.1:{ws.port}",
-                        "access_token_env": TOKEN_ENV,
-                    },
-                    # Longer than a tick: a fill during the fault happens before the engine
-                    # can possibly reconnect, so it must be recovered, not streamed.
-                    "connection": {"backoff_initial": 4.0, "backoff_cap": 30.0},
-                    "market": {"symbols": [SYMBOL]},
-                    "accounts": [{"id": ACCOUNT}],
-                    "journal": {"enabled": False},
-                },
-                source="faults",
-            )
-            strategy = Recorder()
-            pm, plugins = load_plugins(engine_config, entry_points=False)
-            pm.register(strategy, name="recorder")
-            plugins.append(
-                LoadedPlugin(name="recorder", kind="strategy", obj=strategy, accounts=(ACCOUNT,))
-            )
-            pm.check_pending()
-            async with trio.open_nursery() as nursery:
-                if before_start is not None:
-                    before_start(ws, nursery)
-                handle: EngineHandle = await nursery.start(
-                    partial(run_engine, engine_config, pm, plugins)
-                )
-                try:
-                    yield FaultRig(sim, ws, rest, handle, strategy)
-                finally:
-                    handle.stop()
-                    nursery.cancel_scope.cancel()
+            yield Venue(sim, ws, rest)
+
+
+OAUTH_SECRET_ENV = "ARIES_FAULTS_CLIENT_SECRET"
+OAUTH_REFRESH_ENV = "ARIES_FAULTS_REFRESH_TOKEN"
+
+
+def engine_table(venue: Venue, *, oauth: bool = False, **sections: Any) -> dict[str, Any]:
+    """The engine's config (as parsed from TOML) for a scenario: the venue behind the proxies,
+    one account, no journal; ``sections`` replace whole top-level tables (``journal=...``,
+    ``strategies=[...]``). With ``oauth``, tokens come from the OAuth refresh grant (secrets
+    in ``$ARIES_FAULTS_CLIENT_SECRET`` and ``$ARIES_FAULTS_REFRESH_TOKEN``), else the access
+    token is read from ``$ARIES_FAULTS_TOKEN``."""
+    venue_table: dict[str, Any] = {
+        "kind": "aries",
+        "rest_base": f"http://127.0.0.1:{venue.rest.port}",
+        "ws_base": f"ws://127.0.0.1:{venue.ws.port}",
+        "access_token_env": TOKEN_ENV,
+    }
+    if oauth:
+        venue_table["oauth"] = {
+            "client_id": venue.sim.config.oauth_client_id,
+            "client_secret_env": OAUTH_SECRET_ENV,
+            "refresh_token_env": OAUTH_REFRESH_ENV,
+        }
+    table: dict[str, Any] = {
+        "venue": venue_table,
+        # Longer than a tick: a fill during the fault happens before the engine can possibly
+        # reconnect, so it must be recovered, not streamed.
+        "connection": {"backoff_initial": 4.0, "backoff_cap": 30.0},
+        "market": {"symbols": [SYMBOL]},
+        "accounts": [{"id": ACCOUNT}],
+        "journal": {"enabled": False},
+    }
+    table.update(sections)
+    return table
+
+
+@asynccontextmanager
+async def open_engine(
+    venue: Venue,
+    table: dict[str, Any],
+    *,
+    before_start: Callable[[FaultProxy, trio.Nursery], object] | None = None,
+) -> AsyncIterator[FaultRig]:
+    """Start the engine of ``table`` (see ``engine_table``) against ``venue``; stop it on exit.
+
+    The strategy the rig drives is the configured ``[[strategies]]`` entry that is a
+    ``Recorder`` if there is one, else a ``Recorder`` registered as ``recorder``.
+    """
+    engine_config = parse_config(table, source="faults")
+    pm, plugins = load_plugins(engine_config, entry_points=False)
+    configured = [p.obj for p in plugins if isinstance(p.obj, Recorder)]
+    if configured:
+        [strategy] = configured
+    else:
+        strategy = Recorder()
+        pm.register(strategy, name="recorder")
+        plugins.append(
+            LoadedPlugin(name="recorder", kind="strategy", obj=strategy, accounts=(ACCOUNT,))
+        )
+        pm.check_pending()
+    async with trio.open_nursery() as nursery:
+        if before_start is not None:
+            before_start(venue.ws, nursery)
+        handle: EngineHandle = await nursery.start(partial(run_engine, engine_config, pm, plugins))
+        try:
+            yield FaultRig(venue.sim, venue.ws, venue.rest, handle, strategy)
+        finally:
+            handle.stop()
+            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def oauth_session(venue: Venue) -> AsyncIterator[None]:
+    """A refresh token of the simulator's default user (the OAuth code flow, done here) and the
+    client secret, in the environment ``engine_table(oauth=True)`` names, for the body."""
+    issued = await issue_token(
+        venue.sim.endpoints, f"{venue.sim.config.default_user_id}@sim.invalid"
+    )
+    saved = {name: os.environ.get(name) for name in (OAUTH_SECRET_ENV, OAUTH_REFRESH_ENV)}
+    os.environ[OAUTH_SECRET_ENV] = venue.sim.config.oauth_client_secret
+    os.environ[OAUTH_REFRESH_ENV] = issued["refresh_token"]
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@asynccontextmanager
+async def open_fault_rig(
+    config: SimConfig | None = None,
+    *,
+    before_start: Callable[[FaultProxy, trio.Nursery], object] | None = None,
+    oauth: bool = False,
+) -> AsyncIterator[FaultRig]:
+    """Start the simulator, the two proxies and the engine; stop them all on exit.
+
+    ``before_start(ws_proxy, nursery)`` runs before the engine starts (to arm a fault on its
+    first connections; tasks it starts in ``nursery`` run alongside the start-up). The
+    access token is read from ``$ARIES_FAULTS_TOKEN`` (the ``fault_token`` fixture sets it), or
+    with ``oauth`` obtained from the simulator's token endpoint (see ``oauth_session``).
+    """
+    async with open_venue(config) as venue, AsyncExitStack() as stack:
+        if oauth:
+            await stack.enter_async_context(oauth_session(venue))
+        table = engine_table(venue, oauth=oauth)
+        async with open_engine(venue, table, before_start=before_start) as rig:
+            yield rig
