@@ -152,6 +152,7 @@ def json_type(value: object) -> str:
 _DECIMAL_CACHE: dict[str, Decimal] = {}
 _DATETIME_CACHE: dict[str | int, datetime] = {}
 _CACHE_LIMIT = 8192
+_V = TypeVar("_V")
 
 
 def structure_decimal(value: object, _: object = None) -> Decimal:
@@ -160,12 +161,16 @@ def structure_decimal(value: object, _: object = None) -> Decimal:
         cached = _DECIMAL_CACHE.get(value)
         if cached is not None:
             return cached
-        result = _parse_decimal_string(value)
-        if len(_DECIMAL_CACHE) >= _CACHE_LIMIT:
-            _DECIMAL_CACHE.clear()
-        _DECIMAL_CACHE[value] = result
-        return result
+        return _remember(_DECIMAL_CACHE, value, _parse_decimal_string(value))
     return _decimal_from_number(value)
+
+
+def _remember(cache: dict[Any, _V], key: Any, value: _V) -> _V:
+    """Store a freshly parsed ``value`` in its cache (emptied when full); return it."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _parse_decimal_string(value: str) -> Decimal:
@@ -217,11 +222,7 @@ def structure_datetime(value: object, _: object = None) -> datetime:
         cached = _DATETIME_CACHE.get(key)
         if cached is not None:
             return cached
-        result = _parse_datetime(value)
-        if len(_DATETIME_CACHE) >= _CACHE_LIMIT:
-            _DATETIME_CACHE.clear()
-        _DATETIME_CACHE[key] = result
-        return result
+        return _remember(_DATETIME_CACHE, key, _parse_datetime(value))
     return _parse_datetime(value)
 
 
