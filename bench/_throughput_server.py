@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from multiprocessing.connection import Connection
@@ -245,6 +245,45 @@ class Case:
         return cls(parts[1], int(parts[2]), int(parts[3]), int(parts[4]))
 
 
+RequestHandler = Callable[[dict[str, Any], datetime, trio.Nursery], Awaitable[None]]
+
+
+async def serve_websocket(
+    stream: trio.SocketStream,
+    ws: WSConnection,
+    send: Callable[[bytes], Awaitable[None]],
+    on_target: Callable[[str], None],
+    on_request: RequestHandler,
+) -> None:
+    """A bench server's WebSocket loop: accept the handshake (``on_target`` gets its resource),
+    answer pings and the close, and hand each client message, parsed, to ``on_request`` with
+    the time and a nursery for what it starts (cancelled when the client goes)."""
+    async with trio.open_nursery() as nursery:
+        text: list[str] = []
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                nursery.cancel_scope.cancel()
+                return
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, Request):
+                    on_target(event.target)
+                    await send(ws.send(AcceptConnection()))
+                elif isinstance(event, Ping):
+                    await send(ws.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    await send(ws.send(event.response()))
+                    nursery.cancel_scope.cancel()
+                    return
+                elif isinstance(event, TextMessage):
+                    text.append(event.data)
+                    if event.message_finished:
+                        request = json.loads("".join(text))
+                        text.clear()
+                        await on_request(request, datetime.now(UTC), nursery)
+
+
 async def serve_connection(stream: trio.SocketStream, payloads: Payloads) -> None:
     """One client: handshake, auth, subscribe, then the data; answers pings throughout."""
     ws = WSConnection(ConnectionType.SERVER)
@@ -283,49 +322,33 @@ async def serve_connection(stream: trio.SocketStream, payloads: Payloads) -> Non
         for offset in range(0, len(view), CHUNK_BYTES):
             await send(view[offset : offset + CHUNK_BYTES])
 
+    case: Case | None = None
+
+    def on_target(target: str) -> None:
+        nonlocal case
+        case = Case.parse(target)
+
+    async def on_request(request: dict[str, Any], now: datetime, nursery: trio.Nursery) -> None:
+        kind = request.get("type")
+        request_id = request.get("id")
+        assert case is not None
+        if kind == "request":  # /auth
+            await send_json(msg.auth_success(request_id, now, 3_900_000))
+            if case.kind == "quotes":
+                await send_json(msg.market_status(now))
+        elif kind == "subscribe" and case.kind == "quotes":
+            wanted = [item["symbol"] for item in request["payload"]]
+            await send_json(msg.market_subscribed(request_id, wanted))
+            nursery.start_soon(blast_quotes, case)
+        elif kind == "subscribe":
+            assert request["params"]["accountId"] == ACCOUNT
+            await send_json(account_snapshot_reply(request_id, now))
+            nursery.start_soon(blast_orders, case)
+        elif kind == "ping":
+            await send_json(msg.pong(request_id, now))
+
     try:
-        async with trio.open_nursery() as nursery:
-            case: Case | None = None
-            text: list[str] = []
-            while True:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
-                ws.receive_data(data)
-                for event in ws.events():
-                    now = datetime.now(UTC)
-                    if isinstance(event, Request):
-                        case = Case.parse(event.target)
-                        await send(ws.send(AcceptConnection()))
-                    elif isinstance(event, Ping):
-                        await send(ws.send(event.response()))
-                    elif isinstance(event, CloseConnection):
-                        await send(ws.send(event.response()))
-                        nursery.cancel_scope.cancel()
-                        return
-                    elif isinstance(event, TextMessage):
-                        text.append(event.data)
-                        if not event.message_finished:
-                            continue
-                        request = json.loads("".join(text))
-                        text.clear()
-                        kind = request.get("type")
-                        request_id = request.get("id")
-                        assert case is not None
-                        if kind == "request":  # /auth
-                            await send_json(msg.auth_success(request_id, now, 3_900_000))
-                            if case.kind == "quotes":
-                                await send_json(msg.market_status(now))
-                        elif kind == "subscribe" and case.kind == "quotes":
-                            wanted = [item["symbol"] for item in request["payload"]]
-                            await send_json(msg.market_subscribed(request_id, wanted))
-                            nursery.start_soon(blast_quotes, case)
-                        elif kind == "subscribe":
-                            assert request["params"]["accountId"] == ACCOUNT
-                            await send_json(account_snapshot_reply(request_id, now))
-                            nursery.start_soon(blast_orders, case)
-                        elif kind == "ping":
-                            await send_json(msg.pong(request_id, now))
+        await serve_websocket(stream, ws, send, on_target, on_request)
     except* (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the client hung up (trio wraps errors from the nursery in a group)
 

@@ -59,15 +59,10 @@ from typing import Any
 import attrs
 import trio
 import trio_websocket
-from _throughput_server import TOKEN, quote_lines, symbol_names
+from _throughput_server import TOKEN, quote_lines, serve_websocket, symbol_names
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
     Message,
-    Ping,
-    Request,
-    TextMessage,
 )
 
 from engine.accounts.views import AccountViews
@@ -256,47 +251,31 @@ async def serve_connection(pipe: Connection, stream: trio.SocketStream) -> None:
         async with lock:
             await stream.send_all(data)
 
+    plan: Plan | None = None
+
+    def on_target(target: str) -> None:
+        nonlocal plan
+        plan = Plan.from_target(target)
+
+    async def on_request(request: dict[str, Any], now: datetime, nursery: trio.Nursery) -> None:
+        kind = request.get("type")
+        request_id = request.get("id")
+        if kind == "request":  # /auth
+            reply = msg.auth_success(request_id, now, 3_900_000)
+            await send(ws.send(Message(data=json.dumps(reply))))
+            status = msg.market_status(now)
+            await send(ws.send(Message(data=json.dumps(status))))
+        elif kind == "subscribe":
+            wanted = [item["symbol"] for item in request["payload"]]
+            ack = msg.market_subscribed(request_id, wanted)
+            await send(ws.send(Message(data=json.dumps(ack))))
+            assert plan is not None
+            nursery.start_soon(pace, send, ws, plan, pipe)
+        elif kind == "ping":
+            await send(ws.send(Message(data=json.dumps(msg.pong(request_id, now)))))
+
     try:
-        async with trio.open_nursery() as nursery:
-            plan: Plan | None = None
-            text: list[str] = []
-            while True:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
-                ws.receive_data(data)
-                for event in ws.events():
-                    now = datetime.now(UTC)
-                    if isinstance(event, Request):
-                        plan = Plan.from_target(event.target)
-                        await send(ws.send(AcceptConnection()))
-                    elif isinstance(event, Ping):
-                        await send(ws.send(event.response()))
-                    elif isinstance(event, CloseConnection):
-                        await send(ws.send(event.response()))
-                        nursery.cancel_scope.cancel()
-                        return
-                    elif isinstance(event, TextMessage):
-                        text.append(event.data)
-                        if not event.message_finished:
-                            continue
-                        request = json.loads("".join(text))
-                        text.clear()
-                        kind = request.get("type")
-                        request_id = request.get("id")
-                        if kind == "request":  # /auth
-                            reply = msg.auth_success(request_id, now, 3_900_000)
-                            await send(ws.send(Message(data=json.dumps(reply))))
-                            status = msg.market_status(now)
-                            await send(ws.send(Message(data=json.dumps(status))))
-                        elif kind == "subscribe":
-                            wanted = [item["symbol"] for item in request["payload"]]
-                            ack = msg.market_subscribed(request_id, wanted)
-                            await send(ws.send(Message(data=json.dumps(ack))))
-                            assert plan is not None
-                            nursery.start_soon(pace, send, ws, plan, pipe)
-                        elif kind == "ping":
-                            await send(ws.send(Message(data=json.dumps(msg.pong(request_id, now)))))
+        await serve_websocket(stream, ws, send, on_target, on_request)
     except* (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the client went away: this connection is over (the nursery wraps errors in groups)
 
