@@ -466,7 +466,10 @@ class AccountBook:
             adopt = baseline and (client_order_id is None or not self._is_ours(client_order_id))
             if adopt:
                 log.debug("book.order_adopted", account=self.account_id, cl_ord_id=cl_ord_id)
-            return facts + self._store(new, None, src, via_snapshot=via_snapshot, fill=not adopt)
+            filled_by = self._filled_before_replace(new)
+            return facts + self._store(
+                new, None, src, via_snapshot=via_snapshot, fill=not adopt, filled_by=filled_by
+            )
 
         if _same_state(known, report) or (
             known.status.is_terminal
@@ -539,8 +542,13 @@ class AccountBook:
         via_snapshot: bool,
         fill: bool = True,
         count: bool = True,
+        filled_by: Order | None = None,
     ) -> list[Event]:
-        """Store ``new`` and return the facts for the change from ``previous``."""
+        """Store ``new`` and return the facts for the change from ``previous``.
+
+        ``filled_by``: for a replacement seen for the first time, the order it replaced,
+        whose fills it carries over (they were reported already, on that order).
+        """
         cl_ord_id = new.cl_ord_id
         self._orders[cl_ord_id] = new
         if new.status.is_open:
@@ -563,7 +571,8 @@ class AccountBook:
                 external=strategy is None,
             )
         ]
-        delta = new.cum_qty - (_ZERO if previous is None else previous.cum_qty)
+        fill_base = previous if previous is not None else filled_by
+        delta = new.cum_qty - (_ZERO if fill_base is None else fill_base.cum_qty)
         if fill and delta > 0:
             self._fills += 1
             facts.append(
@@ -576,7 +585,7 @@ class AccountBook:
                     symbol=new.symbol,
                     side=new.side,
                     qty=delta,
-                    price=self._fill_price(previous, new, delta, via_snapshot=via_snapshot),
+                    price=self._fill_price(fill_base, new, delta, via_snapshot=via_snapshot),
                     cum_qty=new.cum_qty,
                     leaves_qty=new.leaves_qty,
                     strategy=strategy,
@@ -658,6 +667,30 @@ class AccountBook:
             venue_order_id=venue_order_id,
             created_at=created_at,
         )
+
+    def _filled_before_replace(self, new: Order) -> Order | None:
+        """The order ``new`` replaced, if ``new`` carries its fills over; else ``None``, and
+        every fill of ``new`` is new.
+
+        ARIES.md (§8.8) does not say whether a replacement's ``cumQty`` includes what the
+        original filled (the simulator's does). Both readings are handled: a replacement first
+        seen with at least the original's ``cumQty`` carries it; one below it starts afresh.
+        """
+        client_order_id = new.client_order_id
+        if client_order_id is None or new.cum_qty <= 0:
+            return None
+        earlier = [
+            order
+            for cl_ord_id, owner in self._cl_to_client.items()
+            if owner == client_order_id
+            and cl_ord_id != new.cl_ord_id
+            and (order := self._orders.get(cl_ord_id)) is not None
+        ]
+        if not earlier:
+            return None
+        carried = max(earlier, key=lambda order: order.cum_qty)
+        # A venue that starts a replacement from zero shows less than was filled before.
+        return carried if carried.cum_qty <= new.cum_qty else None
 
     def _is_ours(self, client_order_id: str) -> bool:
         return client_order_id in self._intents or client_order_id in self._client_to_cl

@@ -195,6 +195,8 @@ class ConnectionSupervisor:
     bus: EventBus
     ping_interval: float = 30.0
     auth_timeout: float = 5.0
+    subscribe_timeout: float = 10.0
+    """Seconds to wait for every subscription's answer (ack, refusal or first data)."""
     backoff: Backoff = attrs.field(factory=Backoff)
     max_auth_failures: int = 3
     frame_buffer: int = 10_000
@@ -383,6 +385,7 @@ class ConnectionSupervisor:
             self._pending.add(request_id)
             await self._send(ws, text)
         await self._check_subscribed()
+        subscribed_by = trio.current_time() + self.subscribe_timeout
         # What shared the authSuccess frame, e.g. the market status pushed right after auth.
         events: list[Event] = []
         for message in after_auth:
@@ -394,6 +397,7 @@ class ConnectionSupervisor:
         async with trio.open_nursery() as nursery:
             self._tasks = nursery
             nursery.start_soon(self._watch_idle)
+            nursery.start_soon(self._watch_subscriptions, subscribed_by)
             nursery.start_soon(self._ping, ws)
             nursery.start_soon(self._apply_changes, ws)
             nursery.start_soon(self._read, ws, send)
@@ -458,6 +462,16 @@ class ConnectionSupervisor:
                     raise ConnectionLostError("the frame processor stopped") from None
                 else:
                     self._queued += 1
+
+    async def _watch_subscriptions(self, deadline: float) -> None:
+        """Reconnect if a subscription is still unanswered at ``deadline``: pings keep the
+        socket alive, so without this a lost reply would leave it unsubscribed for good."""
+        await trio.sleep_until(deadline)
+        if self._pending:
+            raise ConnectionLostError(
+                f"{len(self._pending)} subscription(s) unanswered after "
+                f"{self.subscribe_timeout:g} s"
+            )
 
     async def _watch_idle(self) -> NoReturn:
         """Declare the socket dead after ``idle_timeout`` without a frame (cheaper than a

@@ -175,9 +175,14 @@ def _params() -> list[object]:
     return params
 
 
-DETECTED_BY = {"handshake": "TooSlowError", "auth": "TooSlowError", "expiry": "TooSlowError"}
-"""How the engine notices a black hole in each phase (the open timeout, the auth window, else
-the idle timeout of two ping intervals): never by TCP."""
+DETECTED_BY = {
+    "handshake": "TooSlowError",
+    "auth": "TooSlowError",
+    "snapshot": "unanswered after 10 s",
+    "expiry": "TooSlowError",
+}
+"""How the engine notices a black hole in each phase (the open timeout, the auth window, the
+subscribe deadline, else the idle timeout of two ping intervals): never by TCP."""
 IDLE_TIMEOUT = "no frame for 60 s"
 
 
