@@ -1,0 +1,256 @@
+"""Soak (issue 9, item 4): hours of trading through random faults, on virtual time.
+
+``run_soak`` (``tests.soak.driver``) trades, moves the market and injects a random fault every
+few virtual minutes against the engine, the simulator and two fault proxies, and at every
+checkpoint heals everything and requires the fault rig's invariants (books equal the venue's,
+each fill heard once, nothing submitted twice, running and healthy) and takes a ``Probe``. These
+tests then require that nothing grew from the first checkpoint to the last:
+
+* **tasks**: the engine's live tasks at most ``ENGINE_TASK_SLACK`` more, every task of the run
+  (simulator, proxies and their connections included) at most ``TASK_SLACK`` more;
+* **the engine's retained state** (a walk of the object graph from the engine's handle and its
+  tasks, see ``tests.soak.probes``), leaving out the book's per-order history and the last
+  snapshot (sized and printed apart): at most ``STATE_SLACK`` bytes more;
+* **plain objects** (gc-tracked dicts, lists, tuples, trio's and the sockets' objects: the types
+  of no package of ours) that the test side (simulator, proxies, the recording strategy) cannot
+  reach: at most ``OBJECT_SLACK`` more (a leak of plain containers shows there even if the walk
+  misses it).
+
+What legitimately grows, and is left out: the book keeps every order of the run (see
+``HISTORY``: 1.4-1.6 KiB per order, never freed; reported as a finding and pinned by a strict
+xfail below); the last account snapshot stays referenced until the next one (one, but as big as
+the venue's day); the decoder's value caches (bounded: emptied at 8192 entries each); the
+simulator's ledger, the proxies' record of every connection and the test's own record of what
+the strategy heard (none of them the engine).
+
+The strict xfails at the end pin what the soak found (each passes once the engine is fixed;
+then drop its mark, and its workaround in ``tests.soak.driver``): a lost subscribe reply stalls
+the account for ever (``KNOWN_BUGS``: left out of the faults); a replacement's inherited
+executions are heard as new fills (``REPLACE_PARTIALLY_FILLED``: the trader avoids it); an
+unknown outcome is never settled once the order lookups gave up (``REST_PARTITION_LIMIT``: REST
+is not stalled that long); the book never forgets an order.
+
+``SOAK_SEED`` sets the seed (printed with the results); the short run defaults to a fixed one,
+the eight-hour run to a fresh one each time. Run the long one with
+``.venv/bin/pytest tests/soak -m slow -s`` (4-6 minutes here; ``-s`` prints the table).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+import trio
+import trio.testing
+
+from engine.model import ConnectionState, OrderStatus
+from engine.testing import Direction, Fault
+from tests.faults.rig import ACCOUNT, ACCOUNTS_WS, SYMBOL, open_fault_rig
+from tests.soak.checks import SoakRig
+from tests.soak.driver import HISTORY, HOUR, SoakResult, run_soak
+from tests.soak.probes import engine_roots, retained_state
+
+ENGINE_TASK_SLACK = 2
+TASK_SLACK = 8
+STATE_SLACK = 24 * 1024
+OBJECT_SLACK = 2_000
+SHORT_SEED = 20_251_122
+
+
+def _seed(default: int | None) -> int:
+    value = os.environ.get("SOAK_SEED")
+    if value:
+        return int(value)
+    return default if default is not None else random.SystemRandom().randrange(1_000_000)
+
+
+def assert_no_growth(result: SoakResult) -> None:
+    """Tasks, the engine's state and plain objects at every checkpoint against the first."""
+    first, *later = result.probes
+    assert later, "need two checkpoints"
+    for probe in later:
+        where = f"at {probe.label} (seed {result.seed})"
+        assert probe.tasks["engine"] <= first.tasks["engine"] + ENGINE_TASK_SLACK, (
+            f"engine tasks grew {where}: {first.tasks['engine']} -> {probe.tasks['engine']}: "
+            f"{probe.task_names - first.task_names}"
+        )
+        assert probe.total_tasks <= first.total_tasks + TASK_SLACK, (
+            f"tasks grew {where}: {first.tasks} -> {probe.tasks}"
+        )
+        assert probe.engine.bytes <= first.engine.bytes + STATE_SLACK, (
+            f"the engine's state grew {where}: {first.engine.bytes} -> {probe.engine.bytes} B; "
+            f"containers that grew: {_grown(first.engine.containers, probe.engine.containers)}"
+        )
+        assert probe.unheld <= first.unheld + OBJECT_SLACK, (
+            f"plain objects grew {where}: {first.unheld} -> {probe.unheld}"
+        )
+
+
+def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, tuple[int, int]]:
+    return {k: (before.get(k, 0), n) for k, n in after.items() if n > before.get(k, 0)}
+
+
+@pytest.fixture
+def show() -> Iterator[list[str]]:
+    """Lines printed after the test (visible with ``-s``, and in the report if it fails)."""
+    lines: list[str] = []
+    yield lines
+    print("\n" + "\n".join(lines))
+
+
+async def test_soak_short(clock: trio.testing.MockClock, fault_token: str, show: list[str]) -> None:
+    """Twenty virtual minutes, a checkpoint every 400 s (the default run's taste of the soak)."""
+    seed = _seed(SHORT_SEED)
+    show.append(f"soak seed {seed}")
+    result = await run_soak(
+        1 / 3, seed, checkpoint_every=400.0, fault_gap=(20.0, 90.0), trace=False
+    )
+    show += [result.table(), result.summary]
+    assert len(result.probes) == 3
+    assert len(result.faults) >= 3
+    assert result.fills_heard > 0
+    assert_no_growth(result)
+
+
+@pytest.mark.slow
+async def test_soak_eight_virtual_hours(
+    clock: trio.testing.MockClock, fault_token: str, show: list[str]
+) -> None:
+    """Eight virtual hours, 65-minute sessions, a fault every few minutes, a checkpoint an hour."""
+    seed = _seed(None)
+    show.append(f"soak seed {seed}")
+    result = await run_soak(8.0, seed, checkpoint_every=HOUR)
+    show += [result.table(), result.summary, "faults:", *map(str, result.faults)]
+    assert result.hours == pytest.approx(8.0, abs=0.6)
+    assert len(result.probes) == 8
+    assert len(result.faults) >= 8 * 10
+    assert result.fills_heard > 100
+    # Sessions ran out during the run: refreshed in place (a warning) or expired outright.
+    ends = sum(
+        n
+        for (_, state), n in result.states.items()
+        if state in (ConnectionState.REFRESH_WARNING, ConnectionState.EXPIRED)
+    )
+    assert ends >= 1
+    assert_no_growth(result)
+
+
+# -- the findings, as strict xfails (they pass once the engine is fixed) ------------------------
+
+
+async def test_a_lost_subscribe_reply_does_not_stall_the_account_for_ever(
+    clock: trio.testing.MockClock, fault_token: str
+) -> None:
+    with trio.fail_after(3 * HOUR):
+        async with open_fault_rig() as base:
+            rig = SoakRig.of(base)
+            await rig.wait_healthy()
+            subscribes = rig.sim.statistics().subscribes[ACCOUNTS_WS]
+            await rig.sim.faults.apply(Fault.omit_snapshot())
+            await rig.sim.drop_connections(ACCOUNTS_WS)
+            # The venue took the new socket's subscribe and did not answer it.
+            await rig.sim.wait_statistics(lambda s: s.subscribes[ACCOUNTS_WS] > subscribes)
+            rig.sim.faults.clear()  # the next subscribe would be answered
+            with trio.move_on_after(600.0):  # pings and pongs flow: the socket is not silent
+                await rig.accounts.wait_state(ConnectionState.SUBSCRIBED)
+            state = rig.accounts.state
+    assert state is ConnectionState.SUBSCRIBED
+
+
+async def test_a_replacement_does_not_report_again_what_its_original_filled(
+    clock: trio.testing.MockClock, fault_token: str
+) -> None:
+    with trio.fail_after(3 * HOUR):
+        async with open_fault_rig() as base:
+            rig = SoakRig.of(base)
+            await rig.wait_healthy()
+            order = await rig.submit(rig.bid() - 20, Decimal(5000))
+            await rig.wait_status(order, OrderStatus.NEW)
+            # Through the limit for one tick: the touch shows at most 2,000 shares.
+            first = rig.venue_head(order)
+            await _cross(rig, first.price, until=lambda: rig.venue_head(order).cum_qty > 0)
+            await rig.wait_status(order, OrderStatus.PARTIALLY_FILLED)
+            await rig.replace(order, first.price - 1)
+            await rig.sim.wait_statistics(
+                lambda _: rig.venue_head(order).cl_ord_id != first.cl_ord_id
+            )
+            second = rig.venue_head(order)
+            await _cross(
+                rig, second.price, until=lambda: rig.venue_head(order).status.value == "FILLED"
+            )
+            await rig.wait_status(order, OrderStatus.FILLED)
+            await rig.settle()
+    replaced, filled = rig.venue_orders(order)
+    assert (replaced.status.value, filled.status.value) == ("REPLACED", "FILLED")
+    assert 0 < replaced.cum_qty < filled.cum_qty == 5000  # the replacement inherited the fills
+    assert rig.strategy.filled_qty(order) == 5000
+
+
+async def _cross(rig: SoakRig, limit: Decimal, until: Callable[[], bool]) -> None:
+    """Put the ask below a buy's ``limit`` until ``until()`` holds, then far above it again."""
+    rig.sim.market.force_quote(SYMBOL, bid=limit - Decimal("0.30"), ask=limit - Decimal("0.20"))
+    await rig.sim.wait_statistics(lambda _: until())
+    rig.sim.market.force_quote(SYMBOL, bid=limit + 1, ask=limit + Decimal("1.05"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: once its order lookups give up (about 70 s of REST partition), an "
+    "order whose place request was lost stays UNKNOWN and in flight for ever",
+)
+async def test_an_unknown_outcome_is_settled_after_a_long_rest_partition(
+    clock: trio.testing.MockClock, fault_token: str
+) -> None:
+    with trio.fail_after(3 * HOUR):
+        async with open_fault_rig() as base:
+            rig = SoakRig.of(base)
+            await rig.wait_healthy()
+            held = rig.rest.when(
+                b'"timeInForce"', lambda _: rig.rest.black_hole(), direction=Direction.UPSTREAM
+            )
+            order = await rig.submit(rig.bid() - 20)
+            await held.fired.wait()
+            await rig.wait_status(order, OrderStatus.UNKNOWN)
+            assert rig.rest.reset() >= 1  # the request dies with its connection: never placed
+            await trio.sleep(120.0)  # the partition lasts: every order lookup times out
+            rig.rest.heal()
+            with trio.move_on_after(900.0):  # the venue answers lookups again
+                await rig.strategy.wait_until(
+                    lambda: any(r.client_order_id == order for r in rig.strategy.rejections)
+                )
+            violations = rig.invariant_violations()
+    assert [r.code for r in rig.strategy.rejections] == ["LOST"]
+    assert rig.venue_orders(order) == []
+    assert not violations
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding: AccountBook keeps every order of the run (_orders, _intents, "
+    "_client_to_cl, _cl_to_client) after it is done; 1.4-1.6 KiB per order, never freed",
+)
+async def test_the_book_forgets_orders_once_they_are_done(
+    clock: trio.testing.MockClock, fault_token: str
+) -> None:
+    with trio.fail_after(3 * HOUR):
+        async with open_fault_rig() as base:
+            rig = SoakRig.of(base)
+            await rig.wait_healthy()
+            before = retained_state(engine_roots(rig.engine), HISTORY)
+            for _ in range(50):  # placed, then canceled: nothing stays open
+                order = await rig.submit(rig.bid() - 20, Decimal(1))
+                await rig.wait_status(order, OrderStatus.NEW)
+                await rig.cancel(order)
+                await rig.wait_status(order, OrderStatus.CANCELED)
+            await rig.settle()
+            after = retained_state(engine_roots(rig.engine), HISTORY)
+            view = rig.engine.views.get(ACCOUNT)
+            assert not rig.invariant_violations()
+    assert view is not None
+    assert not view.open_orders
+    grown = sum(after.apart.values()) - sum(before.apart.values())
+    held = {name: after.containers[name] for name in sorted(HISTORY)}
+    assert grown < 16 * 1024, f"50 done orders still hold {grown} B: {held}"
