@@ -75,7 +75,7 @@ RiskCheck = Callable[[OrderIntent, AccountView], RiskVerdict]
 Reservation = Callable[[OrderIntent, AccountView], Decimal | None]
 
 UNKNOWN_OUTCOME_GRACE = 5.0  # seconds the stream gets to report an order before we ask REST
-LOOKUP_RETRY = (1.0, 2.0, 4.0, 8.0)  # then every 8 s while the account stays RECONCILING
+LOOKUP_RETRY = (1.0, 2.0, 4.0, 8.0)  # then every 8 s while an outcome is unknown
 
 
 class IntentRecorder(Protocol):
@@ -353,14 +353,17 @@ class AccountActor:
             except AriesError as exc:
                 log.warning("account.order_lookup_failed", error=str(exc))
         if orders is None:
+            # Retried for as long as something is unknown (the next call checks): nothing else
+            # is sure to ask again, and an unknown outcome must not stay unknown.
             self._lookup_failures += 1
-            reconciling = self.trading_state is TradingState.RECONCILING
-            if reconciling or self._lookup_failures <= len(LOOKUP_RETRY):
-                delay = LOOKUP_RETRY[min(self._lookup_failures, len(LOOKUP_RETRY)) - 1]
-                self._lookup_at = trio.current_time() + delay
-            else:  # trading: the next snapshot (or unknown outcome) will ask again
-                log.warning("account.order_lookup_given_up", failures=self._lookup_failures)
-                self._lookup_failures = 0
+            delay = LOOKUP_RETRY[min(self._lookup_failures, len(LOOKUP_RETRY)) - 1]
+            self._lookup_at = trio.current_time() + delay
+            if self._lookup_failures == len(LOOKUP_RETRY):
+                log.warning(
+                    "account.order_lookup_failing",
+                    failures=self._lookup_failures,
+                    retry_every=delay,
+                )
             return []
         self._lookup_failures = 0
         facts = self.book.apply_order_list(orders, ts_recv=now_ns())

@@ -196,11 +196,6 @@ async def _cross(rig: SoakRig, limit: Decimal, until: Callable[[], bool]) -> Non
     rig.sim.market.force_quote(SYMBOL, bid=limit + 1, ask=limit + Decimal("1.05"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: once its order lookups give up (about 70 s of REST partition), an "
-    "order whose place request was lost stays UNKNOWN and in flight for ever",
-)
 async def test_an_unknown_outcome_is_settled_after_a_long_rest_partition(
     clock: trio.testing.MockClock, fault_token: str
 ) -> None:
