@@ -63,6 +63,7 @@ from engine.model.events import (
 )
 from engine.sim import SimAccount, SimConfig, Simulator
 from engine.sim._messages import avg_price as wire_avg_price
+from engine.sim._messages import money as wire_money
 from engine.testing import FaultProxy, open_fault_proxy, open_simulator
 from tests.sim.helpers import issue_token
 
@@ -191,6 +192,9 @@ class FaultRig:
     strategy: Recorder
     submitted: list[str] = attrs.field(factory=list)
     replaces: Counter[str] = attrs.field(factory=Counter)
+    _index: dict[str, list[Any]] | None = attrs.field(default=None, init=False)
+    """The venue's orders by client order id, while a check runs (one pass over the ledger,
+    not one per order: a soak's checks see thousands)."""
 
     # -- the engine's parts ----------------------------------------------------------------
 
@@ -250,6 +254,8 @@ class FaultRig:
 
     def venue_orders(self, client_order_id: str) -> list[Any]:
         """Every venue order carrying this client order id (the original and replacements)."""
+        if self._index is not None:
+            return self._index.get(client_order_id, [])
         return [o for o in self.sim.ledger.orders(ACCOUNT) if o.client_id == client_order_id]
 
     def venue_head(self, client_order_id: str) -> Any:
@@ -371,17 +377,27 @@ class FaultRig:
             out.append("the engine has no balance")
         else:
             for name in STABLE_BALANCE_FIELDS:
+                # As the venue reports it: amounts to the cent (the ledger keeps quotients).
                 mine, truth = getattr(view.balance, name), getattr(venue_balance, name)
+                if isinstance(truth, Decimal):
+                    truth = Decimal(wire_money(truth))
                 if mine != truth:
                     out.append(f"balance {name}: engine {mine} != venue {truth}")
         return out
 
     def invariant_violations(self) -> list[str]:
         """Every invariant that does not hold now (empty: all hold)."""
-        out = self.book_differences()
-        out += self._fill_violations()
-        out += self._submission_violations()
-        out += self._health_violations()
+        index: dict[str, list[Any]] = {}
+        for order in self.sim.ledger.orders(ACCOUNT):
+            index.setdefault(order.client_id, []).append(order)
+        self._index = index
+        try:
+            out = self.book_differences()
+            out += self._fill_violations()
+            out += self._submission_violations()
+            out += self._health_violations()
+        finally:
+            self._index = None
         return out
 
     def check_invariants(self) -> None:
@@ -406,9 +422,12 @@ class FaultRig:
     def _submission_violations(self) -> list[str]:
         out: list[str] = []
         # Refused before anything was sent (risk, the engine), or sent and then reported failed
-        # or lost by the dispatcher (the venue may or may not have it: at most once).
+        # or lost by the dispatcher (the venue may or may not have it: at most once). A refused
+        # replace says nothing about whether its order was placed.
         never_sent = {
-            r.client_order_id for r in self.strategy.rejections if r.source in ("risk", "engine")
+            r.client_order_id
+            for r in self.strategy.rejections
+            if r.source in ("risk", "engine") and not r.replace
         }
         maybe_sent = {
             r.client_order_id

@@ -48,7 +48,6 @@ from engine.model import ConnectionState, ConnectionStateChanged, Endpoint, Side
 from engine.sim import SimConfig
 from engine.testing import Fault
 from tests.faults.rig import ACCOUNT, ACCOUNTS_WS, SYMBOL, FaultRig, open_fault_rig, sim_config
-from tests.soak.checks import SoakRig
 from tests.soak.probes import Probe, probe
 
 MARKET_WS: Final = "/v1/market/ws"
@@ -269,7 +268,7 @@ socket ``AUTHENTICATED`` and the account ``RECONCILING`` for ever (no subscribe 
 class Soak:
     """One soak run: the rig, its random sources, and what happened."""
 
-    rig: SoakRig
+    rig: FaultRig
     seed: int
     start: float
     fault_gap: tuple[float, float] = (60.0, 300.0)
@@ -593,8 +592,7 @@ async def run_soak(
     (``AssertionError``) at the first checkpoint whose invariants do not hold."""
     total = hours * HOUR
     was_tracing = tracemalloc.is_tracing()
-    async with open_fault_rig(config or sim_config()) as base:
-        rig = SoakRig.of(base)
+    async with open_fault_rig(config or sim_config()) as rig:
         soak = Soak(rig, seed, trio.current_time(), fault_gap)
         async with trio.open_nursery() as watchers:
             watchers.start_soon(soak.watch_states)

@@ -48,8 +48,7 @@ import trio.testing
 
 from engine.model import ConnectionState, OrderStatus
 from engine.testing import Direction, Fault
-from tests.faults.rig import ACCOUNT, ACCOUNTS_WS, SYMBOL, open_fault_rig
-from tests.soak.checks import SoakRig
+from tests.faults.rig import ACCOUNT, ACCOUNTS_WS, SYMBOL, FaultRig, open_fault_rig
 from tests.soak.driver import HISTORY, HOUR, SoakResult, run_soak
 from tests.soak.probes import engine_roots, retained_state
 
@@ -145,8 +144,7 @@ async def test_a_lost_subscribe_reply_does_not_stall_the_account_for_ever(
     clock: trio.testing.MockClock, fault_token: str
 ) -> None:
     with trio.fail_after(3 * HOUR):
-        async with open_fault_rig() as base:
-            rig = SoakRig.of(base)
+        async with open_fault_rig() as rig:
             await rig.wait_healthy()
             subscribes = rig.sim.statistics().subscribes[ACCOUNTS_WS]
             await rig.sim.faults.apply(Fault.omit_snapshot())
@@ -164,8 +162,7 @@ async def test_a_replacement_does_not_report_again_what_its_original_filled(
     clock: trio.testing.MockClock, fault_token: str
 ) -> None:
     with trio.fail_after(3 * HOUR):
-        async with open_fault_rig() as base:
-            rig = SoakRig.of(base)
+        async with open_fault_rig() as rig:
             await rig.wait_healthy()
             order = await rig.submit(rig.bid() - 20, Decimal(5000))
             await rig.wait_status(order, OrderStatus.NEW)
@@ -189,7 +186,7 @@ async def test_a_replacement_does_not_report_again_what_its_original_filled(
     assert rig.strategy.filled_qty(order) == 5000
 
 
-async def _cross(rig: SoakRig, limit: Decimal, until: Callable[[], bool]) -> None:
+async def _cross(rig: FaultRig, limit: Decimal, until: Callable[[], bool]) -> None:
     """Put the ask below a buy's ``limit`` until ``until()`` holds, then far above it again."""
     rig.sim.market.force_quote(SYMBOL, bid=limit - Decimal("0.30"), ask=limit - Decimal("0.20"))
     await rig.sim.wait_statistics(lambda _: until())
@@ -200,8 +197,7 @@ async def test_an_unknown_outcome_is_settled_after_a_long_rest_partition(
     clock: trio.testing.MockClock, fault_token: str
 ) -> None:
     with trio.fail_after(3 * HOUR):
-        async with open_fault_rig() as base:
-            rig = SoakRig.of(base)
+        async with open_fault_rig() as rig:
             await rig.wait_healthy()
             held = rig.rest.when(
                 b'"timeInForce"', lambda _: rig.rest.black_hole(), direction=Direction.UPSTREAM
@@ -231,8 +227,7 @@ async def test_the_book_forgets_orders_once_they_are_done(
     clock: trio.testing.MockClock, fault_token: str
 ) -> None:
     with trio.fail_after(3 * HOUR):
-        async with open_fault_rig() as base:
-            rig = SoakRig.of(base)
+        async with open_fault_rig() as rig:
             await rig.wait_healthy()
             before = retained_state(engine_roots(rig.engine), HISTORY)
             for _ in range(50):  # placed, then canceled: nothing stays open
