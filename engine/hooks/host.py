@@ -291,9 +291,9 @@ class PluginHost:
 
         One ``arguments`` dict serves every call; only its ``ctx`` changes per plugin.
         """
-        impls: list[BoundImpl]
+        impls: Sequence[BoundImpl]
         if isinstance(event, AccountEvent):
-            impls = self._account_impls.get((hook_name, event.account_id), [])
+            impls = self._account_impls.get((hook_name, event.account_id), ())
         else:
             impls = self._impls[hook_name]
         for impl in impls:
