@@ -317,6 +317,7 @@ async def _run_actors(
                     restored=restored.get(account_id),
                     reservation=risk.reservation,
                     heard_ns=lambda: accounts_connection.last_heard_ns,
+                    done_retention=config.engine.done_order_retention,
                 )
                 await nursery.start(actor.run)
                 actors.append(actor)

@@ -145,6 +145,10 @@ class EngineSection:
     shutdown_grace: float = attrs.field(default=10.0, validator=_positive)
     """Seconds a stop may wait for requests in flight (and, with ``"cancel"``, for the venue to
     confirm the cancels) before the engine closes anyway."""
+    done_order_retention: float = attrs.field(default=300.0, validator=_positive)
+    """Seconds a done order (filled, canceled, rejected...) stays whole in its account's book,
+    at least: then only its id and filled quantity are kept, for a day, so that the venue
+    restating it is recognised. Keeps the book from growing with every order of a run."""
 
 
 def _venue_url(kind: Literal["http", "ws"]) -> Callable[[Any, attrs.Attribute[Any], str], None]:

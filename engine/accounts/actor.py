@@ -185,6 +185,8 @@ class AccountActor:
     """What an approved order reserves (``RiskGate.reservation``), else ``reservation_for``."""
     heard_ns: Callable[[], int | None] | None = None
     """When the accounts stream was last heard from (wall-clock ns): ``AccountView.as_of_ns``."""
+    done_retention: float = 300.0
+    """Seconds a done order stays whole in the book (``AccountBook.forget_done``)."""
     book: AccountBook = attrs.field(init=False)
     trading_state: TradingState = attrs.field(default=TradingState.RECONCILING, init=False)
     _held: list[OrderIntent] = attrs.field(factory=list, init=False)
@@ -217,7 +219,7 @@ class AccountActor:
     _restored_facts: list[Event] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.book = AccountBook(self.account_id)
+        self.book = AccountBook(self.account_id, done_retention=self.done_retention)
         if self.restored is not None:
             self._restore(self.restored)
 
@@ -266,12 +268,12 @@ class AccountActor:
             await self._publish(restored)
             while True:
                 batch: list[Event] = []
-                with trio.move_on_at(self._lookup_at):
+                with trio.move_on_at(min(self._lookup_at, self.book.forget_at)):
                     try:
                         batch = await subscription.receive_batch()
                     except trio.EndOfChannel:
                         return
-                if not batch:  # the lookup is due
+                if not batch and trio.current_time() >= self._lookup_at:
                     await self._publish(await self._look_up_orders())
                 for event in batch:
                     await self._publish(self._handle_isolated(event))
@@ -301,13 +303,30 @@ class AccountActor:
             )
 
     def _after_batch(self) -> None:
-        """Bookkeeping of outstanding cancels; the cancel-all sweep once it was asked for."""
+        """Bookkeeping of outstanding cancels; the cancel-all sweep once it was asked for; done
+        orders forgotten once they are old enough."""
         for client_order_id, cl_ord_id in list(self._cancels_out.items()):
             order = self.book.order_by_client_id(client_order_id)
             if order is None or not order.status.is_open or order.cl_ord_id != cl_ord_id:
                 del self._cancels_out[client_order_id]
         if self._cancel_all is not None:
             self._sweep_cancel_all()
+        now = trio.current_time()
+        if now >= self.book.forget_at:
+            self.book.forget_done(now, keep=self._still_tracked)
+
+    @property
+    def _still_tracked(self) -> frozenset[str]:
+        """Our orders a cancel or replace of this actor still waits on: not to be forgotten."""
+        return frozenset().union(
+            self._replacing,
+            self._cancel_pending,
+            self._unknown_replaces,
+            self._cancels_out,
+            self._to_cancel,
+            self._swept,
+            self._cancel_refused,
+        )
 
     def shutdown_progress(self) -> ShutdownProgress:
         """What this account still waits for (read-only; for the engine's shutdown)."""

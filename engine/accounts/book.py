@@ -75,6 +75,18 @@ is a later issue. The *first* snapshot is the baseline: an order first seen ther
 is adopted without an ``OrderFilled`` for its existing ``cum_qty`` (those fills are history, already
 in the positions); our own orders, and orders first seen in later snapshots, publish theirs.
 
+Forgetting done orders
+----------------------
+The book would otherwise keep every order of the run. ``forget_done(now)``, called by the actor
+every ``done_retention`` seconds (``forget_at``), forgets an order that was already done
+(terminal, with nothing of ours waiting on it) at the call before: so a done order stays whole,
+with its owner and intent, for ``done_retention`` to twice that. Our order is forgotten
+with its whole replace chain and intent, once every link is terminal and nothing is reserved,
+replacing, unknown or in flight for it; an order we refused or lost, once its rejection is
+published. What stays is its ``clOrdId`` and final ``cum_qty`` for a day (``ForgottenOrders``): a
+restatement of a forgotten order at or below that is dropped (counted as a duplicate when live),
+and a late fill above it is published once, with no owner (the owner was forgotten), and logged.
+
 Positions and balance are replaced whole. ``PositionChanged`` only when the position differs; a
 zero quantity removes the position from the open map (published if it was open). A snapshot
 without a balance keeps the last one (logged).
@@ -83,7 +95,8 @@ without a balance keeps the last one (logged).
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable
+import math
+from collections.abc import Collection, Iterable
 from decimal import Decimal
 from typing import assert_never
 
@@ -91,6 +104,7 @@ import attrs
 import structlog
 
 from engine.accounts._transitions import is_legal, is_reachable
+from engine.accounts.retention import RESTATEMENT_WINDOW, ForgottenOrders
 from engine.accounts.views import SnapshotDict
 from engine.model.account import AccountInfo, AccountView, Balance, Position
 from engine.model.enums import OrderStatus, TradingState
@@ -152,7 +166,8 @@ class BookStatistics:
     ``orders_applied`` counts order reports that changed the book (an illegal report whose fill
     was kept counts here *and* in ``illegal_transitions``); ``duplicates_dropped`` does not count
     snapshots restating what the book knows; ``fills`` counts ``OrderFilled`` published;
-    ``reservations`` is the number open now.
+    ``reservations`` is the number open now; ``orders_kept`` the orders the book knows whole
+    now, and ``orders_forgotten`` those it forgot since it was created (``forget_done``).
     """
 
     orders_applied: int
@@ -161,6 +176,8 @@ class BookStatistics:
     stale_dropped: int
     fills: int
     reservations: int
+    orders_kept: int = 0
+    orders_forgotten: int = 0
 
 
 @attrs.define(eq=False)
@@ -179,6 +196,10 @@ class AccountBook:
     """
 
     account_id: str
+    done_retention: float = attrs.field(default=300.0, kw_only=True)
+    """Seconds (of the clock ``forget_done`` is given) a done order is kept whole, at least."""
+    restatement_window: float = attrs.field(default=RESTATEMENT_WINDOW, kw_only=True)
+    """Seconds a forgotten order's ``clOrdId`` and ``cum_qty`` are kept (``ForgottenOrders``)."""
     _orders: dict[str, Order] = attrs.field(factory=dict, init=False, repr=False)
     _open_orders: SnapshotDict[str, Order] = attrs.field(
         factory=SnapshotDict, init=False, repr=False
@@ -219,6 +240,17 @@ class AccountBook:
     _illegal_transitions: int = attrs.field(default=0, init=False, repr=False)
     _stale_dropped: int = attrs.field(default=0, init=False, repr=False)
     _fills: int = attrs.field(default=0, init=False, repr=False)
+    _forgotten: ForgottenOrders = attrs.field(init=False, repr=False)
+    # What was done and forgettable at the last forget: our client_order_ids, external clOrdIds.
+    _done_ours: set[str] = attrs.field(factory=set, init=False, repr=False)
+    _done_external: set[str] = attrs.field(factory=set, init=False, repr=False)
+    _next_forget: float | None = attrs.field(default=None, init=False, repr=False)
+    _orders_forgotten: int = attrs.field(default=0, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.done_retention <= 0:
+            raise ValueError(f"done_retention must be positive, got {self.done_retention}")
+        self._forgotten = ForgottenOrders(ttl=self.restatement_window)
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -328,6 +360,101 @@ class AccountBook:
         if replacement is not None:
             self._intents[client_order_id] = attrs.evolve(replacement, replaces=None)
 
+    @property
+    def forget_at(self) -> float:
+        """When ``forget_done`` is due next: ``done_retention`` after the last call (at once
+        before the first)."""
+        return -math.inf if self._next_forget is None else self._next_forget
+
+    def forget_done(self, now: float, *, keep: Collection[str] = ()) -> int:
+        """Forget the orders that were already done, and forgettable, at the previous call
+        (module docstring); call it at ``forget_at``.
+
+        ``keep``: our ``client_order_id`` s the caller still has business with (a cancel or
+        replace it tracks), never forgotten.
+
+        Returns:
+            How many orders (``clOrdId`` s, plus refused or lost orders that had none) it forgot.
+        """
+        self._next_forget = now + self.done_retention
+        self._forgotten.expire(now)
+        ours, external = self._forgettable(keep)
+        forgotten = 0
+        for client_order_id in sorted(ours.keys() & self._done_ours):
+            forgotten += self._forget_ours(client_order_id, ours[client_order_id], now)
+        for cl_ord_id in sorted(external & self._done_external):
+            forgotten += self._forget_order(cl_ord_id, now)
+        self._done_ours = ours.keys() - self._done_ours
+        self._done_external = external - self._done_external
+        self._orders_forgotten += forgotten
+        if forgotten:
+            log.debug(
+                "book.orders_forgotten",
+                account=self.account_id,
+                forgotten=forgotten,
+                kept=len(self._orders),
+                traces=len(self._forgotten),
+            )
+        return forgotten
+
+    def _forgettable(self, keep: Collection[str]) -> tuple[dict[str, list[str]], set[str]]:
+        """Our ``client_order_id`` s (each with its chain's ``clOrdId`` s) and the external
+        ``clOrdId`` s done now, with nothing waiting on them."""
+        chains: dict[str, list[str]] = {}
+        for cl_ord_id, client_order_id in self._cl_to_client.items():
+            chains.setdefault(client_order_id, []).append(cl_ord_id)
+        busy = (
+            self._reservations.keys()
+            | self._replacements.keys()
+            | self._replace_extra.keys()
+            | self._in_flight.keys()
+            | self._unknown
+        )
+        ours: dict[str, list[str]] = {}
+        for client_order_id in self._intents.keys() | self._client_to_cl.keys():
+            if client_order_id in busy or client_order_id in keep:
+                continue
+            links = chains.get(client_order_id)
+            if links is None:
+                if client_order_id in self._rejection_published:
+                    ours[client_order_id] = []  # refused or lost: the venue never named it
+            elif all(self._is_done(cl_ord_id) for cl_ord_id in links):
+                ours[client_order_id] = links
+        external = {
+            cl_ord_id
+            for cl_ord_id in self._orders.keys() - self._cl_to_client.keys()
+            if self._is_done(cl_ord_id)
+        }
+        return ours, external
+
+    def _is_done(self, cl_ord_id: str) -> bool:
+        order = self._orders.get(cl_ord_id)
+        if order is None:  # a link to an order forgotten before we knew it was ours
+            return cl_ord_id in self._forgotten
+        return order.status.is_terminal and cl_ord_id not in self._missing
+
+    def _forget_ours(self, client_order_id: str, links: list[str], now: float) -> int:
+        forgotten = 0
+        for cl_ord_id in links:
+            forgotten += self._forget_order(cl_ord_id, now)
+            del self._cl_to_client[cl_ord_id]
+        self._client_to_cl.pop(client_order_id, None)
+        self._intents.pop(client_order_id, None)
+        self._rejection_published.discard(client_order_id)
+        self._seen_before_replace.pop(client_order_id, None)
+        return forgotten if links else 1
+
+    def _forget_order(self, cl_ord_id: str, now: float) -> bool:
+        order = self._orders.pop(cl_ord_id, None)
+        if order is None:
+            return False  # forgotten already
+        self._open_orders.pop(cl_ord_id, None)
+        self._forgotten.add(cl_ord_id, order.cum_qty, now=now)
+        echoed = order.client_order_id
+        if echoed is not None and not self._is_ours(echoed):
+            self._rejection_published.discard(echoed)  # an external order's rejection
+        return True
+
     # --- queries --------------------------------------------------------------------------
 
     def owner_of(self, client_order_id: str | None) -> str | None:
@@ -340,6 +467,10 @@ class AccountBook:
     def was_rejected(self, client_order_id: str) -> bool:
         """True once our order's rejection was published (refused, failed or lost)."""
         return client_order_id in self._rejection_published
+
+    def was_forgotten(self, cl_ord_id: str) -> bool:
+        """True for a done order the book forgot (``forget_done``) within the last day."""
+        return cl_ord_id not in self._orders and cl_ord_id in self._forgotten
 
     def is_in_flight(self, client_order_id: str) -> bool:
         """True for an approved new order the venue has not named yet (no ``clOrdId``)."""
@@ -441,6 +572,8 @@ class AccountBook:
             stale_dropped=self._stale_dropped,
             fills=self._fills,
             reservations=len(self._reservations),
+            orders_kept=len(self._orders),
+            orders_forgotten=self._orders_forgotten,
         )
 
     # --- orders ---------------------------------------------------------------------------
@@ -466,6 +599,9 @@ class AccountBook:
             adopt = baseline and (client_order_id is None or not self._is_ours(client_order_id))
             if adopt:
                 log.debug("book.order_adopted", account=self.account_id, cl_ord_id=cl_ord_id)
+            forgotten_qty = self._forgotten.cum_qty(cl_ord_id)
+            if forgotten_qty is not None:
+                return facts + self._restated(new, forgotten_qty, src, via_snapshot=via_snapshot)
             filled_by = self._filled_before_replace(new)
             return facts + self._store(
                 new, None, src, via_snapshot=via_snapshot, fill=not adopt, filled_by=filled_by
@@ -532,6 +668,30 @@ class AccountBook:
             status = implied if is_legal(known.status, implied) else known.status
             new = attrs.evolve(new, status=status)
         return facts + self._store(new, known, src, via_snapshot=via_snapshot)
+
+    def _restated(
+        self, report: Order, forgotten_qty: Decimal, src: Event, *, via_snapshot: bool
+    ) -> list[Event]:
+        """A report of an order the book forgot: dropped unless it fills more than then."""
+        if report.cum_qty <= forgotten_qty:
+            if not via_snapshot:
+                self._duplicates_dropped += 1
+            log.debug(
+                "book.forgotten_restated", account=self.account_id, cl_ord_id=report.cl_ord_id
+            )
+            return []
+        log.warning(
+            "book.fill_on_forgotten_order",
+            account=self.account_id,
+            cl_ord_id=report.cl_ord_id,
+            cum_qty=str(report.cum_qty),
+            forgotten_cum_qty=str(forgotten_qty),
+            note="published without its owner, who was forgotten with the order",
+        )
+        self._forgotten.discard(report.cl_ord_id)
+        # Only the filled quantity is left of the forgotten order, so its average is unknown.
+        before = attrs.evolve(report, cum_qty=forgotten_qty, avg_price=_ZERO)
+        return self._store(report, None, src, via_snapshot=via_snapshot, filled_by=before)
 
     def _store(
         self,
@@ -718,7 +878,11 @@ class AccountBook:
         else:
             self._client_to_cl[client_order_id] = cl_ord_id
             facts += self._mark_replaced(current, cl_ord_id, src)
-        if order is not None:
+        if order is None and cl_ord_id in self._forgotten:
+            # Done at the venue, and forgotten, before we knew it was ours: long enough ago
+            # that the venue's balances include it.
+            self._release(client_order_id, "done_before_linked")
+        elif order is not None:
             if order.client_order_id != client_order_id:
                 # Seen before we knew it was ours: say so, with its owner.
                 owned = attrs.evolve(order, client_order_id=client_order_id)

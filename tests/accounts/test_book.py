@@ -107,6 +107,8 @@ def test_lifecycle_with_last_fields_publishes_each_fill_once(book: AccountBook) 
         stale_dropped=0,
         fills=2,
         reservations=1,
+        orders_kept=1,
+        orders_forgotten=0,
     )
 
 

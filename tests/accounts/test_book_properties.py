@@ -5,7 +5,8 @@ orders' live events, replays earlier events (duplicates after a reconnect), lose
 an outage that a snapshot then bridges, replays old snapshots, and acks placements at any time.
 After every step: the fills published for an order sum to its ``cum_qty``, their notional
 matches the venue's average price, nothing moves backwards, terminal states stick, and
-reservations follow the release rule. After the run, delivering the remaining events leaves the
+reservations follow the release rule; done orders are forgotten now and then, and their
+restatements must not count twice. After the run, delivering the remaining events leaves the
 book where the venue is.
 """
 
@@ -159,6 +160,7 @@ class BookMachine(RuleBasedStateMachine):
         # The journal: every input the book applied and every fill it published, in order.
         self.journal: list[tuple[str, Event]] = []
         self.restarted = False
+        self.now = 0.0
 
     @initialize(lives=lifecycles, timestamps=st.booleans())
     def start(self, lives: tuple[Lifecycle, ...], timestamps: bool) -> None:
@@ -278,6 +280,8 @@ class BookMachine(RuleBasedStateMachine):
             return
         track = data.draw(st.sampled_from(waiting))
         track.acked = True
+        # An order done and forgotten before it was linked is old news to the venue's balance.
+        forgotten = self.book.was_forgotten(track.life.cl_ord_id)
         self.feed(
             OrderPlaced(
                 account_id=ACC,
@@ -285,11 +289,19 @@ class BookMachine(RuleBasedStateMachine):
                 cl_ord_id=track.life.cl_ord_id,
             )
         )
+        if forgotten:
+            track.released = True
 
     @rule()
     def balance_update(self) -> None:
         self.feed(BalanceReported(account_id=ACC, balance=balance()))
         self.balance_arrived()
+
+    @rule()
+    def time_passes(self) -> None:
+        """A retention period passes: orders done at the last one are forgotten."""
+        self.now += self.book.done_retention
+        self.book.forget_done(self.now)
 
     @rule(data=st.data())
     def crash_and_restart(self, data: st.DataObject) -> None:
