@@ -8,14 +8,13 @@ checkpoints (every virtual hour in the long run):
 * **the trader**: every 5-45 virtual seconds the strategy submits a limit order (buy or sell,
   leaning against the venue's position; one in five marketable, the rest a few cents away from
   the touch, 10-300 shares so some fill in parts), replaces the price of one of its open orders
-  (not a partially filled one: see ``REPLACE_PARTIALLY_FILLED``), or cancels one, keeping at
-  most ``MAX_OPEN`` open;
+  (partially filled ones too), or cancels one, keeping at most ``MAX_OPEN`` open;
 * **the market**: the simulator's random walk (a quote every 3.7 s); every 3-10 virtual minutes
   it is pushed through the limit of one open order so resting orders fill too, and pulled back
   when it strays more than 5 % from its start;
 * **the faults**: every 1-5 virtual minutes one fault, drawn from ``CATALOGUE`` (the proxies'
-  network faults and the simulator's named faults), held for 5-150 virtual seconds (one that
-  stalls REST at most ``REST_PARTITION_LIMIT``), then healed.
+  network faults and the simulator's named faults), held for 5-150 virtual seconds, then
+  healed.
 
 Faults may overlap the recovery from the previous one; that is the point. At each checkpoint
 everything stops, every fault is healed (``heal()`` on both proxies, ``clear()`` on the
@@ -33,7 +32,6 @@ heard, and real sockets decide what arrives between two virtual instants).
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 import tracemalloc
 from collections import Counter
@@ -60,37 +58,15 @@ CHECKPOINT_BOUND: Final = 1800.0
 MAX_OPEN: Final = 8
 TICK: Final = Decimal("0.01")
 QUANTITIES: Final = (10, 10, 50, 100, 300)
-REST_PARTITION_LIMIT: Final = 45.0
-"""Virtual seconds a REST fault that can stall requests (black hole, timeout, bandwidth limit,
-slicing) is held at most: less than the engine's order lookups take to give up (about 70 s: 5 s
-of grace, then 5 lookups of up to 10 s, 1-8 s apart),
-until the engine keeps looking up while an order's or a replace's outcome is unknown (strict
-xfail ``test_an_unknown_outcome_is_settled_after_a_long_rest_partition``). Longer, and an
-order whose request was lost stays UNKNOWN and in flight for ever."""
-REPLACE_PARTIALLY_FILLED: Final = False
-"""Whether the trader replaces orders the engine knows to be partially filled. Off until the
-engine stops reporting a replacement's inherited executions as new fills (strict xfail
-``test_a_replacement_does_not_report_again_what_its_original_filled``): a partially filled
-order replaced and then filled is heard filled more than it was. The trader still runs into it
-now and then, when the engine's view is behind the venue's (a fill not heard yet during a
-fault): a failure "strategy heard X filled, venue Y" on a replaced order is that bug."""
-
-HISTORY: Final = frozenset(
-    {
-        "AccountBook._orders",
-        "AccountBook._cl_to_client",
-        "AccountBook._client_to_cl",
-        "AccountBook._intents",
-        "AccountBook._rejection_published",
-    }
-)
-"""The book's containers that keep an entry for every order of the run, open or long done
-(the finding of the soak: nothing ever removes one). Sized apart from the rest."""
+TRACES: Final = "AccountBook._forgotten"
+"""What the book keeps of each order it forgot (``ForgottenOrders``: its ``clOrdId`` and filled
+quantity, for a day, so that a restatement is not taken for a new order): the one thing that
+grows with the orders of the day. Sized apart from the rest."""
 SNAPSHOT: Final = "AccountSnapshotReceived.orders"
 """The last account snapshot, still referenced by the locals of ``AccountActor.run`` and
 ``ConnectionSupervisor._process`` until the next one: one snapshot, but as big as the venue
 makes it (every order of its day). Sized apart from the rest."""
-APART: Final = HISTORY | {SNAPSHOT}
+APART: Final = frozenset({TRACES, SNAPSHOT})
 
 Heal = Callable[[], Awaitable[None]]
 
@@ -110,12 +86,10 @@ class Injected:
 
 @attrs.frozen
 class Injection:
-    """A fault just applied: what exactly, how to heal it (``None``: it was one-shot), and how
-    long it may be held at most."""
+    """A fault just applied: what exactly, and how to heal it (``None``: it was one-shot)."""
 
     detail: str
     heal: Heal | None = None
-    max_hold: float = math.inf
 
 
 @attrs.frozen
@@ -142,10 +116,6 @@ def _sim_heal(rig: FaultRig, name: str) -> Heal:
     return heal
 
 
-def _partition_limit(which: str) -> float:
-    return REST_PARTITION_LIMIT if which == "rest" else math.inf
-
-
 def _path(rng: random.Random) -> str:
     return rng.choice((ACCOUNTS_WS, ACCOUNTS_WS, MARKET_WS))
 
@@ -163,14 +133,14 @@ async def _reset(rig: FaultRig, rng: random.Random) -> Injection:
 async def _black_hole(rig: FaultRig, rng: random.Random) -> Injection:
     which = rng.choice(("ws", "rest"))
     getattr(rig, which).black_hole()
-    return Injection(which, _proxy_heal(rig, which), _partition_limit(which))
+    return Injection(which, _proxy_heal(rig, which))
 
 
 async def _time_out(rig: FaultRig, rng: random.Random) -> Injection:
     which = rng.choice(("ws", "rest"))
     after = round(rng.uniform(1.0, 10.0), 1)
     getattr(rig, which).time_out(after=after)
-    return Injection(f"{which} after {after}s", _proxy_heal(rig, which), _partition_limit(which))
+    return Injection(f"{which} after {after}s", _proxy_heal(rig, which))
 
 
 async def _latency(rig: FaultRig, rng: random.Random) -> Injection:
@@ -185,16 +155,14 @@ async def _bandwidth(rig: FaultRig, rng: random.Random) -> Injection:
     which = rng.choice(("ws", "rest"))
     rate = rng.choice((1_000, 5_000, 20_000))
     getattr(rig, which).limit_bandwidth(rate)
-    return Injection(f"{which} {rate} B/s", _proxy_heal(rig, which), _partition_limit(which))
+    return Injection(f"{which} {rate} B/s", _proxy_heal(rig, which))
 
 
 async def _slicing(rig: FaultRig, rng: random.Random) -> Injection:
     which = rng.choice(("ws", "rest"))
     size = rng.choice((1, 7, 64))
     getattr(rig, which).slice(size)
-    return Injection(
-        f"{which} {size}-byte segments", _proxy_heal(rig, which), _partition_limit(which)
-    )
+    return Injection(f"{which} {size}-byte segments", _proxy_heal(rig, which))
 
 
 # -- the simulator ------------------------------------------------------------------------------
@@ -248,18 +216,9 @@ CATALOGUE: Final = (
     FaultKind(
         "slow_writer", _sim(lambda r: Fault.slow_writer(_path(r), round(r.uniform(0.05, 0.5), 2)))
     ),
+    FaultKind("omit_snapshot", _sim(lambda r: Fault.omit_snapshot(), drop_accounts=True)),
 )
 """Every fault the soak draws from (uniformly)."""
-
-KNOWN_BUGS: Final = {
-    "omit_snapshot": FaultKind(
-        "omit_snapshot", _sim(lambda r: Fault.omit_snapshot(), drop_accounts=True)
-    ),
-}
-"""Faults left out of ``CATALOGUE`` because the engine does not survive them yet (each has a
-strict xfail reproducer in ``test_soak.py``): a lost ``subscribed`` reply leaves the accounts
-socket ``AUTHENTICATED`` and the account ``RECONCILING`` for ever (no subscribe timeout)."""
-
 
 # -- the run ------------------------------------------------------------------------------------
 
@@ -293,13 +252,13 @@ class Soak:
 
     # -- the strategy -----------------------------------------------------------------------
 
-    def _open_orders(self) -> list[tuple[str, Decimal, Decimal]]:
-        """The strategy's open orders as the engine sees them: (client order id, limit, filled)."""
+    def _open_orders(self) -> list[tuple[str, Decimal]]:
+        """The strategy's open orders as the engine sees them: (client order id, limit)."""
         view = self.rig.engine.views.get(ACCOUNT)
         if view is None:
             return []
         return [
-            (o.client_order_id, o.price, o.cum_qty)
+            (o.client_order_id, o.price)
             for o in view.open_orders.values()
             if o.client_order_id is not None and o.price is not None
         ]
@@ -316,8 +275,8 @@ class Soak:
             orders = self._open_orders()
             roll = rng.random()
             if orders and (len(orders) >= MAX_OPEN or roll < 0.5):
-                client_order_id, price, filled = rng.choice(orders)
-                if rng.random() < 0.6 and (REPLACE_PARTIALLY_FILLED or not filled):
+                client_order_id, price = rng.choice(orders)
+                if rng.random() < 0.6:
                     step = TICK * rng.randint(1, 10) * rng.choice((-1, 1))
                     await self.rig.replace(client_order_id, max(TICK, price + step))
                     self.actions["replace"] += 1
@@ -394,7 +353,7 @@ class Soak:
             held = round(rng.uniform(5.0, 150.0), 1)
             at = self.now()
             injected = await kind.inject(self.rig, rng)
-            held = min(held, injected.max_hold) if injected.heal is not None else 0.0
+            held = held if injected.heal is not None else 0.0
             self.faults.append(Injected(at, kind.name, injected.detail, held))
             if injected.heal is not None:
                 await trio.sleep(held)
@@ -560,15 +519,14 @@ def probe_lines(probes: list[Probe]) -> list[str]:
     """The table of the checkpoints: a header and one line each."""
     kib = 1024
     lines = [
-        "checkpoint  tasks (engine)  engine state KiB  order history KiB  last snapshot KiB"
+        "checkpoint  tasks (engine)  engine state KiB  forgotten orders KiB  last snapshot KiB"
         "  decoder caches KiB  unheld objects  traced KiB"
     ]
     for p in probes:
-        history = sum(v for k, v in p.engine.apart.items() if k != SNAPSHOT)
         traced = "-" if p.traced_total is None else f"{p.traced_total / kib:.0f}"
         lines.append(
             f"{p.label:>10}  {p.total_tasks:5d} ({p.tasks['engine']:3d})  "
-            f"{p.engine.bytes / kib:16.1f}  {history / kib:17.1f}  "
+            f"{p.engine.bytes / kib:16.1f}  {p.engine.apart[TRACES] / kib:20.1f}  "
             f"{p.engine.apart[SNAPSHOT] / kib:17.1f}  {p.caches / kib:18.1f}  "
             f"{p.unheld:14d}  {traced:>10}"
         )
