@@ -22,8 +22,9 @@ Measured in this process (the engine's), from ``/proc/self/status``, the task tr
   is still alive (its own tables are subtracted from VmRSS);
 * every minute and at the **end**: VmRSS, traced bytes, the decoder's value caches (bounded,
   they fill and empty every few seconds at these rates), live trio tasks (all, and those
-  running ``engine.*`` code), gc-tracked objects, the orders the book remembers (its
-  ``_orders``: every order of the run, open or done), and the rates of the minute: quotes the
+  running ``engine.*`` code), gc-tracked objects, the orders the book keeps whole (open, or done
+  in the last 5-10 minutes: ``[engine] done_order_retention``) and those it forgot (a trace of
+  each is kept a day), and the rates of the minute: quotes the
   simulator produced, frames the engine's sockets read (up to 5 messages each), quotes and
   order events delivered to the strategy, orders/replaces/cancels sent, socket reconnections.
 
@@ -242,11 +243,16 @@ def decoder_cache_bytes() -> int:
     return total
 
 
-def book_orders() -> int:
-    """Orders remembered by every ``AccountBook`` (its ``_orders``: open and done)."""
+def book_orders() -> tuple[int, int]:
+    """Over every ``AccountBook``: the orders it keeps whole (open, or done within the last
+    ``done_order_retention`` to twice that), and the traces of those it forgot (a day each)."""
     from engine.accounts.book import AccountBook
 
-    return sum(len(o._orders) for o in gc.get_objects() if isinstance(o, AccountBook))
+    books = [o for o in gc.get_objects() if isinstance(o, AccountBook)]
+    return (
+        sum(book.statistics().orders_kept for book in books),
+        sum(len(book._forgotten) for book in books),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -267,6 +273,9 @@ class Sample:
     task_names: dict[str, int]
     gc_objects: int
     book_orders: int
+    """Orders the books keep whole."""
+    book_traces: int
+    """Orders the books forgot, of which they keep only a trace (``ForgottenOrders``)."""
     offered_s: float
     """Quotes the simulator produced per second (its ticks × symbols)."""
     frames_s: float
@@ -286,6 +295,7 @@ class Sample:
             f"{self.label:>8}{self.at_s:>6.0f}{self.rss / MIB:>9.1f}{traced:>8}"
             f"{self.caches / MIB:>8.2f}"
             f"{self.tasks:>7}{self.engine_tasks:>7}{self.gc_objects:>9}{self.book_orders:>7}"
+            f"{self.book_traces:>8}"
             f"{self.offered_s:>9.0f}{self.frames_s:>9.0f}{self.quotes_s:>9.0f}"
             f"{self.order_events_s:>8.1f}{self.orders_s:>7.1f}{self.reconnects:>7}"
         )
@@ -293,9 +303,11 @@ class Sample:
 
 HEADER: Final = (
     f"{'':>8}{'s':>6}{'RSS MiB':>9}{'traced':>8}{'caches':>8}{'tasks':>7}{'engine':>7}"
-    f"{'gc objs':>9}{'book':>7}{'offered':>9}{'frames':>9}{'quotes':>9}{'ord ev':>8}{'orders':>7}"
+    f"{'gc objs':>9}{'book':>7}{'forgot':>8}{'offered':>9}{'frames':>9}{'quotes':>9}"
+    f"{'ord ev':>8}{'orders':>7}"
     f"{'reconn':>7}\n"
-    f"{'':>8}{'':>6}{'':>9}{'MiB':>8}{'MiB':>8}{'':>7}{'':>7}{'':>9}{'orders':>7}{'/s':>9}{'/s':>9}"
+    f"{'':>8}{'':>6}{'':>9}{'MiB':>8}{'MiB':>8}{'':>7}{'':>7}{'':>9}{'orders':>7}{'orders':>8}{'/s':>9}"
+    f"{'/s':>9}"
     f"{'/s':>9}{'/s':>8}{'/s':>7}{'':>7}"
 )
 
@@ -343,6 +355,7 @@ class Meter:
         tracing = tracemalloc.is_tracing()
         overhead = tracemalloc.get_tracemalloc_memory() if tracing else 0
         names = live_tasks()
+        kept, forgotten = book_orders()
         return Sample(
             label=label,
             at_s=now - self.start,
@@ -353,7 +366,8 @@ class Meter:
             engine_tasks=engine_tasks(names),
             task_names=dict(names),
             gc_objects=len(gc.get_objects()),
-            book_orders=book_orders(),
+            book_orders=kept,
+            book_traces=forgotten,
             offered_s=rate["offered"],
             frames_s=rate["frames"],
             quotes_s=rate["quotes"],
@@ -477,8 +491,12 @@ def report(args: argparse.Namespace, run: dict[str, Any], sim: dict[str, int], p
         print(f"{'tasks that came or went':<36}{moved}")
     print(f"{'gc objects start → end':<36}{first.gc_objects:8d} → {last.gc_objects}")
     print(
-        f"{'orders the book remembers':<36}{first.book_orders:8d} → {last.book_orders} "
+        f"{'orders the book keeps whole':<36}{first.book_orders:8d} → {last.book_orders} "
         f"(fitted {book_hour:+.0f}/h)"
+    )
+    print(
+        f"{'orders forgotten, traces kept':<36}{first.book_traces:8d} → {last.book_traces} "
+        "(a clOrdId and a quantity each, for a day)"
     )
     print(
         f"{'mean rates':<36}{rates['offered_s']:8.0f} quotes/s offered, "
@@ -521,6 +539,8 @@ def report(args: argparse.Namespace, run: dict[str, Any], sim: dict[str, int], p
         "gc_objects_end": last.gc_objects,
         "book_orders_start": first.book_orders,
         "book_orders_end": last.book_orders,
+        "book_traces_start": first.book_traces,
+        "book_traces_end": last.book_traces,
         "rates": {k: round(v, 1) for k, v in rates.items()},
         "reconnects": reconnects,
         "simulator": sim,
