@@ -1,7 +1,8 @@
 """Real-time soak: the engine against the simulator at a high event rate; memory and tasks.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--warmup 30] [--tick 0.02] [--symbols 20]
-                                   [--order-rate 5] [--journal] [--no-tracemalloc] [--no-pin]
+                                   [--order-rate 5] [--retention S] [--journal]
+                                   [--no-tracemalloc] [--no-pin]
 
 The simulator runs in its own process (pinned to the second CPU, the engine to the first,
 unless ``--no-pin`` or a single CPU): a quote for each of ``--symbols`` symbols every ``--tick``
@@ -397,6 +398,8 @@ async def soak(
         "plugins": [{"name": "buying-power", "path": "plugins.buying_power:BuyingPowerCheck"}],
         "journal": {"enabled": False},
     }
+    if args.retention is not None:
+        table["engine"] = {"done_order_retention": args.retention}
     if journal_dir is not None:
         table["journal"] = {"enabled": True, "path": str(Path(journal_dir) / "journal.sqlite")}
     config = parse_config(table, source="bench/soak.py")
@@ -461,6 +464,10 @@ def report(args: argparse.Namespace, run: dict[str, Any], sim: dict[str, int], p
     rates = {name: sum(getattr(s, name) for s in measured) / len(measured) for name in RATES}
     reconnects = sum(s.reconnects for s in measured)
     rss_hour = slope_per_hour(samples, lambda s: s.rss)
+    # The first minutes fill what is bounded (the book's retention window, the caches, the
+    # allocator's arenas); the second half shows whether anything keeps growing after that.
+    second_half = samples[len(samples) // 2 :]
+    rss_late = slope_per_hour(second_half, lambda s: s.rss)
     traced_hour = slope_per_hour(samples, lambda s: s.traced or 0)
     book_hour = slope_per_hour(samples, lambda s: s.book_orders)
     footprint = (first.rss - baseline, last.rss - baseline)
@@ -469,6 +476,10 @@ def report(args: argparse.Namespace, run: dict[str, Any], sim: dict[str, int], p
     print(
         f"{'RSS start → end':<36}{first.rss / MIB:8.1f} → {last.rss / MIB:.1f} MiB "
         f"({(last.rss - first.rss) / MIB:+.1f} MiB; fitted {rss_hour / MIB:+.1f} MiB/h)"
+    )
+    print(
+        f"{'RSS over the second half':<36}{second_half[0].rss / MIB:8.1f} → "
+        f"{last.rss / MIB:.1f} MiB (fitted {rss_late / MIB:+.1f} MiB/h)"
     )
     print(
         f"{'engine footprint (RSS − baseline)':<36}{footprint[0] / MIB:8.1f} → "
@@ -516,6 +527,7 @@ def report(args: argparse.Namespace, run: dict[str, Any], sim: dict[str, int], p
         "tick_s": args.tick,
         "symbols": args.symbols,
         "order_rate": args.order_rate,
+        "retention_s": args.retention,
         "journal": args.journal,
         "tracemalloc": args.tracemalloc,
         "pinned": pin,
@@ -525,6 +537,7 @@ def report(args: argparse.Namespace, run: dict[str, Any], sim: dict[str, int], p
         "rss_start": first.rss,
         "rss_end": last.rss,
         "rss_growth_per_hour": round(rss_hour),
+        "rss_growth_per_hour_second_half": round(rss_late),
         "footprint_ratio": round(footprint[1] / footprint[0], 3),
         "traced_end": last.traced,
         "traced_growth_per_hour": round(traced_hour),
@@ -563,6 +576,12 @@ def main() -> None:
         "--no-tracemalloc", dest="tracemalloc", action="store_false", help="skip tracemalloc"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the two processes")
+    parser.add_argument(
+        "--retention",
+        type=float,
+        default=None,
+        help="[engine] done_order_retention, seconds (default: the engine's, 300)",
+    )
     args = parser.parse_args()
     if args.minutes < 1 or args.symbols < 1 or args.tick <= 0 or args.warmup < 0:
         parser.error("--minutes and --symbols must be >= 1, --tick > 0, --warmup >= 0")
@@ -584,7 +603,8 @@ def main() -> None:
         print(
             f"soak: {args.minutes} min after {args.warmup:g} s warm-up; {args.symbols} symbols "
             f"every {args.tick:g} s ({args.symbols / args.tick:,.0f} quotes/s offered), "
-            f"{args.order_rate:g} strategy actions/s",
+            f"{args.order_rate:g} strategy actions/s, done orders kept "
+            + ("300 s (the default)" if args.retention is None else f"{args.retention:g} s"),
             flush=True,
         )
 

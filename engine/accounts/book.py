@@ -83,7 +83,7 @@ every ``done_retention`` seconds (``forget_at``), forgets an order that was alre
 with its owner and intent, for ``done_retention`` to twice that. Our order is forgotten
 with its whole replace chain and intent, once every link is terminal and nothing is reserved,
 replacing, unknown or in flight for it; an order we refused or lost, once its rejection is
-published. What stays is its ``clOrdId`` and final ``cum_qty`` for a day (``ForgottenOrders``): a
+published (should the venue report a lost one after that, it is an external order). What stays is its ``clOrdId`` and final ``cum_qty`` for a day (``ForgottenOrders``): a
 restatement of a forgotten order at or below that is dropped (counted as a duplicate when live),
 and a late fill above it is published once, with no owner (the owner was forgotten), and logged.
 
