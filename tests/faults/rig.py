@@ -621,8 +621,11 @@ async def open_fault_rig(
     *,
     before_start: Callable[[FaultProxy, trio.Nursery], object] | None = None,
     oauth: bool = False,
+    **sections: Any,
 ) -> AsyncIterator[FaultRig]:
     """Start the simulator, the two proxies and the engine; stop them all on exit.
+
+    ``sections`` replace whole top-level tables of the engine's config (see ``engine_table``).
 
     ``before_start(ws_proxy, nursery)`` runs before the engine starts (to arm a fault on its
     first connections; tasks it starts in ``nursery`` run alongside the start-up). The
@@ -632,6 +635,6 @@ async def open_fault_rig(
     async with open_venue(config) as venue, AsyncExitStack() as stack:
         if oauth:
             await stack.enter_async_context(oauth_session(venue))
-        table = engine_table(venue, oauth=oauth)
+        table = engine_table(venue, oauth=oauth, **sections)
         async with open_engine(venue, table, before_start=before_start) as rig:
             yield rig

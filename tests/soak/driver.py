@@ -19,9 +19,10 @@ checkpoints (every virtual hour in the long run):
 Faults may overlap the recovery from the previous one; that is the point. At each checkpoint
 everything stops, every fault is healed (``heal()`` on both proxies, ``clear()`` on the
 simulator), the engine gets ``COOL_DOWN`` virtual seconds (a silenced socket is caught by its
-idle timeout, backoff runs out), then it must be healthy and satisfy every invariant of the
-rig (books equal the venue's, each fill heard once, nothing submitted twice, running and
-healthy), and a ``Probe`` (tasks, objects, traced memory) is taken.
+idle timeout, backoff runs out, the book forgets what was done before: see
+``DONE_ORDER_RETENTION``), then it must be healthy and satisfy every invariant of the rig
+(books equal the venue's, each fill heard once, nothing submitted twice, running and healthy),
+and a ``Probe`` (tasks, objects, traced memory) is taken.
 
 The faults, the trader and the market each draw from their own ``random.Random`` seeded from
 ``seed`` (printed with the results). The faults (kinds, parameters, gaps, hold times) repeat
@@ -53,6 +54,11 @@ HOUR: Final = 3600.0
 COOL_DOWN: Final = 150.0
 """Virtual seconds between healing everything and checking (> the 60 s idle timeout + the 30 s
 backoff cap)."""
+DONE_ORDER_RETENTION: Final = 60.0
+"""The engine's ``[engine] done_order_retention`` in the soak: twice it is less than
+``COOL_DOWN``, so a checkpoint finds in the book the open orders and those done in its last two
+minutes, not a retention window's worth (300-600 s by default) that would vary from one
+checkpoint to the next. ``test_the_book_forgets_orders_once_they_are_done`` runs the default."""
 CHECKPOINT_BOUND: Final = 1800.0
 """Virtual seconds a checkpoint (cool-down, healthy again, invariants) may take."""
 MAX_OPEN: Final = 8
@@ -550,7 +556,8 @@ async def run_soak(
     (``AssertionError``) at the first checkpoint whose invariants do not hold."""
     total = hours * HOUR
     was_tracing = tracemalloc.is_tracing()
-    async with open_fault_rig(config or sim_config()) as rig:
+    engine = {"done_order_retention": DONE_ORDER_RETENTION}
+    async with open_fault_rig(config or sim_config(), engine=engine) as rig:
         soak = Soak(rig, seed, trio.current_time(), fault_gap)
         async with trio.open_nursery() as watchers:
             watchers.start_soon(soak.watch_states)

@@ -11,8 +11,8 @@ tests then require that nothing grew from the first checkpoint to the last:
 * **the engine's retained state** (a walk of the object graph from the engine's handle and its
   tasks, see ``tests.soak.probes``), leaving out what the book keeps of forgotten orders and the
   last snapshot (sized and printed apart): at most ``STATE_SLACK`` bytes more. The book's whole
-  orders count: a done order is forgotten 5-10 virtual minutes after it is done
-  (``[engine] done_order_retention``), so they stay a handful;
+  orders count: the soak's engine forgets a done order one to two virtual minutes after it is
+  done (``DONE_ORDER_RETENTION``), so a checkpoint finds little more than the open ones;
 * **plain objects** (gc-tracked dicts, lists, tuples, trio's and the sockets' objects: the types
   of no package of ours) that the test side (simulator, proxies, the recording strategy) cannot
   reach: at most ``OBJECT_SLACK`` more (a leak of plain containers shows there even if the walk
@@ -45,6 +45,7 @@ import pytest
 import trio
 import trio.testing
 
+from engine.config import EngineSection
 from engine.model import ConnectionState, OrderStatus
 from engine.testing import Direction, Fault
 from tests.faults.rig import ACCOUNTS_WS, SYMBOL, FaultRig, open_fault_rig
@@ -256,6 +257,6 @@ async def _place_and_cancel(rig: FaultRig, count: int) -> None:
 
 
 async def _let_retention_pass(rig: FaultRig) -> None:
-    """Let two retention periods pass, with account events flowing, so every done order goes."""
-    await trio.sleep(2 * 300.0 + 10.0)
+    """Let two retention periods (the engine's default) pass: every done order goes."""
+    await trio.sleep(2 * EngineSection().done_order_retention + 10.0)
     await rig.settle()
