@@ -80,12 +80,13 @@ Forgetting done orders
 The book would otherwise keep every order of the run. ``forget_done(now)``, called by the actor
 every ``done_retention`` seconds (``forget_at``), forgets an order that was already done
 (terminal, with nothing of ours waiting on it) at the call before: so a done order stays whole,
-with its owner and intent, for ``done_retention`` to twice that. Our order is forgotten
+with its owner and intent, for ``done_retention`` to about twice that. Our order is forgotten
 with its whole replace chain and intent, once every link is terminal and nothing is reserved,
 replacing, unknown or in flight for it; an order we refused or lost, once its rejection is
-published (should the venue report a lost one after that, it is an external order). What stays is its ``clOrdId`` and final ``cum_qty`` for a day (``ForgottenOrders``): a
-restatement of a forgotten order at or below that is dropped (counted as a duplicate when live),
-and a late fill above it is published once, with no owner (the owner was forgotten), and logged.
+published (should the venue report a lost one after that, it is an external order). What stays
+is its ``clOrdId`` and final ``cum_qty``, for a day (``ForgottenOrders``): a restatement of a
+forgotten order at or below that is dropped (counted as a duplicate when live), and a late fill
+above it is published once, with no owner (the owner was forgotten), and logged.
 
 Positions and balance are replaced whole. ``PositionChanged`` only when the position differs; a
 zero quantity removes the position from the open map (published if it was open). A snapshot
