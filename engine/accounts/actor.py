@@ -446,24 +446,7 @@ class AccountActor:
             self._state_commands.append(event)
             return self._requested_state(event)
         if isinstance(event, CancelFailed):
-            log.warning(
-                "order.cancel_failed",
-                client_order_id=event.client_order_id,
-                code=event.code,
-                reason=event.reason,
-            )
-            self._cancels_out.pop(event.client_order_id, None)
-            if event.client_order_id in self._swept:  # refused: not retried, left open
-                self._swept.discard(event.client_order_id)
-                self._to_cancel.discard(event.client_order_id)
-                self._cancel_refused.add(event.client_order_id)
-                log.error(
-                    "order.left_open",
-                    client_order_id=event.client_order_id,
-                    code=event.code,
-                    reason=f"its cancel ({self._cancel_all}) failed and is not retried",
-                )
-            return []
+            return self._cancel_failed(event)
         if not isinstance(event, BOOK_INPUT_TYPES):
             return []
         facts = self.book.apply(event)
@@ -703,6 +686,42 @@ class AccountActor:
             self._cancel_pending.add(command.client_order_id)
             return []
         return self._send_cancel(command.client_order_id)
+
+    def _cancel_failed(self, event: CancelFailed) -> list[Event]:
+        """The venue refused a cancel, or its answer was lost: tell the order's owner (the
+        order stands as far as the engine knows; its own updates say if it ended anyway)."""
+        client_order_id = event.client_order_id
+        log.warning(
+            "order.cancel_failed",
+            client_order_id=client_order_id,
+            code=event.code,
+            reason=event.reason,
+        )
+        self._cancels_out.pop(client_order_id, None)
+        if client_order_id in self._swept:  # refused: not retried, left open
+            self._swept.discard(client_order_id)
+            self._to_cancel.discard(client_order_id)
+            self._cancel_refused.add(client_order_id)
+            log.error(
+                "order.left_open",
+                client_order_id=client_order_id,
+                code=event.code,
+                reason=f"its cancel ({self._cancel_all}) failed and is not retried",
+            )
+        order = self.book.order_by_client_id(client_order_id)
+        return [
+            OrderRejected(
+                account_id=self.account_id,
+                client_order_id=client_order_id,
+                cl_ord_id=None if order is None else order.cl_ord_id,
+                symbol="" if order is None else order.symbol,
+                code=event.code,
+                reason=event.reason,
+                source="venue",
+                strategy=self.book.owner_of(client_order_id),
+                cancel=True,
+            )
+        ]
 
     def _send_pending_cancels(self) -> None:
         """Send each deferred cancel once its order has a venue report (it may come after the

@@ -140,7 +140,12 @@ class StrategyContext:
         return client_order_id
 
     def cancel(self, client_order_id: str, *, account: str | None = None) -> None:
-        """Queue a cancel of one of this plugin's orders (a no-op, logged, if it is done)."""
+        """Queue a cancel of one of this plugin's orders (a no-op, logged, if it is done).
+
+        The venue's answer arrives through ``aries_on_order_updated`` (``CANCELED``) or, if it
+        refuses the cancel or its answer is lost, ``aries_on_order_rejected`` with
+        ``event.cancel`` set.
+        """
         account_id = self._account_id(account)
         self._emit(
             CancelOrder(account_id=account_id, client_order_id=client_order_id, strategy=self.name)

@@ -206,9 +206,13 @@ def aries_on_order_filled(event: OrderFilled, ctx: StrategyContext) -> None:
 
 @hookspec
 def aries_on_order_rejected(event: OrderRejected, ctx: StrategyContext) -> None:
-    """An order was refused; ``event.source`` says by whom (risk, engine, dispatch, venue).
+    """An order, a replace or a cancel was refused; ``event.source`` says by whom (risk,
+    engine, dispatch, venue).
 
-    Called: once per refused order. ``code == "LOST"`` is the one verdict that can be
+    Called: once per refused order. With ``event.replace`` set, a replace was refused and the
+    order stands on its old terms; with ``event.cancel`` set, a cancel was refused or its answer
+    lost, and the order stands as far as the engine knows (its own updates say if the venue
+    cancelled or filled it anyway). ``code == "LOST"`` is the one verdict that can be
     overturned: the place request's outcome was unknown and the venue's order list did not
     show the order, so the engine gave it up (its reservation released). If the venue reports
     it later after all, the engine adopts it again and this plugin hears its updates and

@@ -234,6 +234,10 @@ class OrderRejected(AccountEvent):
     strategy: str | None = None
     replace: bool = False
     """True when what was refused is a replace: the order itself stands, on its old terms."""
+    cancel: bool = False
+    """True when what failed is a cancel: the order itself is unchanged as far as the engine
+    knows (still working, unless its own updates say otherwise: after a 5xx or a time-out the
+    venue may have cancelled it anyway, and a cancel can lose a race with the last fill)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -479,17 +479,21 @@ class StrategyHarness:
         *,
         source: str = "venue",
         replace: bool = False,
+        cancel: bool = False,
     ) -> Commands:
         """Deliver an ``OrderRejected`` (``source``: risk, engine, dispatch or venue).
 
         ``replace=True`` refuses the plugin's pending ``ctx.replace``: the order stands on its
-        old terms. Otherwise the order is gone (and leaves ``in_flight``/``open_orders``).
+        old terms. ``cancel=True`` refuses a cancel: the order stands as it is. Otherwise the
+        order is gone (and leaves ``in_flight``/``open_orders``).
         """
+        if replace and cancel:
+            raise ValueError("a rejection is of a replace or of a cancel, not both")
         tracked = self._tracked(client_order_id)
         order = tracked.order
         if replace:
             tracked.pending = None
-        else:
+        elif not cancel:
             tracked.order = attrs.evolve(order, status=OrderStatus.REJECTED, leaves_qty=_ZERO)
             self._sync_view(tracked)
         return await self.deliver(
@@ -503,6 +507,7 @@ class StrategyHarness:
                 source=source,
                 strategy=tracked.intent.strategy,
                 replace=replace,
+                cancel=cancel,
                 ts_event=self.now,
                 ts_recv=self.now_ns,
             )

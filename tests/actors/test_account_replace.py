@@ -17,6 +17,7 @@ from engine.model import (
     AccountSnapshotReceived,
     AccountView,
     Balance,
+    CancelFailed,
     CancelOrder,
     CancelRequest,
     ConnectionState,
@@ -323,6 +324,38 @@ async def test_only_the_owner_may_cancel_and_cancels_go_while_halted() -> None:
     assert cancel.cl_ord_id == "CL-1"
     assert view is not None
     assert view.trading_state is TradingState.HALTED
+
+
+async def test_a_refused_cancel_is_told_to_the_owner_and_the_order_stands() -> None:
+    bus, views = EventBus(), AccountViews()
+    send, receive = trio.open_memory_channel[DispatchItem](10)
+    rejected = bus.subscribe("test", accepts=(OrderRejected,))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(AccountActor(ACCOUNT, bus, views, RecordingRisk(), send).run)
+        await live_order(bus, receive)
+        await bus.publish(CancelOrder(account_id=ACCOUNT, client_order_id="c-1", strategy="s"))
+        await receive.receive()
+        await bus.publish(
+            CancelFailed(
+                account_id=ACCOUNT,
+                client_order_id="c-1",
+                code="ORDER_NOT_CANCELABLE",
+                reason="409: too late to cancel",
+            )
+        )
+        [refusal] = await collect(rejected, 1)
+        view = views.get(ACCOUNT)
+        nursery.cancel_scope.cancel()
+    assert isinstance(refusal, OrderRejected)
+    assert (refusal.cancel, refusal.replace, refusal.source) == (True, False, "venue")
+    assert (refusal.client_order_id, refusal.cl_ord_id, refusal.strategy, refusal.code) == (
+        "c-1",
+        "CL-1",
+        "s",
+        "ORDER_NOT_CANCELABLE",
+    )
+    assert view is not None
+    assert set(view.open_orders) == {"CL-1"}
 
 
 async def test_orders_held_while_reconciling_are_rejected_when_the_socket_fails() -> None:

@@ -220,6 +220,21 @@ async def test_rejections_reach_the_strategy_and_a_refused_replace_keeps_the_ord
     assert not view.in_flight
 
 
+async def test_a_refused_cancel_reaches_the_strategy_and_the_order_stands() -> None:
+    strategy = Scripted()
+    harness = StrategyHarness(strategy)
+    await harness.quote("AAPL", bid="100", ask="100.05")
+    [first] = strategy.ids
+    await harness.accept(first)
+
+    await harness.reject(first, "ORDER_NOT_CANCELABLE", cancel=True)
+
+    assert strategy.seen[-1] == ("rejected", ("ORDER_NOT_CANCELABLE", "venue", False))
+    assert [o.client_order_id for o in harness.account().open_orders.values()] == [first]
+    with pytest.raises(ValueError, match="not both"):
+        await harness.reject(first, replace=True, cancel=True)
+
+
 async def test_order_events_of_another_strategy_are_not_delivered() -> None:
     strategy = Scripted()
     harness = StrategyHarness(strategy, name="mine")
