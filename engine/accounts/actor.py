@@ -590,11 +590,20 @@ class AccountActor:
             return []
         self._replacing.discard(client_order_id)
         self.book.replace_refused(client_order_id)
-        return [self._replace_not_applied(client_order_id, event.code, event.reason, "venue")]
+        return [self._not_applied(client_order_id, event.code, event.reason, "venue")]
 
-    def _replace_not_applied(
-        self, client_order_id: str, code: str, reason: str, source: str
+    def _not_applied(
+        self,
+        client_order_id: str,
+        code: str,
+        reason: str,
+        source: str,
+        *,
+        cancel: bool = False,
+        strategy: str | None = None,
     ) -> OrderRejected:
+        """A replace (or, with ``cancel``, a cancel) of an order that was not carried out: the
+        order stands. Told to ``strategy``, by default the order's owner."""
         order = self.book.order_by_client_id(client_order_id)
         return OrderRejected(
             account_id=self.account_id,
@@ -604,8 +613,9 @@ class AccountActor:
             code=code,
             reason=reason,
             source=source,
-            strategy=self.book.owner_of(client_order_id),
-            replace=True,
+            strategy=self.book.owner_of(client_order_id) if strategy is None else strategy,
+            replace=not cancel,
+            cancel=cancel,
         )
 
     def _settle_unknown_replaces(self, *, listed: bool) -> list[Event]:
@@ -628,32 +638,21 @@ class AccountActor:
                 self.book.replace_refused(client_order_id)
                 reason = "the replace's outcome was unknown and the venue's order list shows none"
                 facts.append(
-                    self._replace_not_applied(
-                        client_order_id, "REPLACE_NOT_APPLIED", reason, "dispatch"
-                    )
+                    self._not_applied(client_order_id, "REPLACE_NOT_APPLIED", reason, "dispatch")
                 )
         return facts
 
     def _replace_refused(
         self, command: ReplaceOrder, code: str, reason: str, source: str = "engine"
     ) -> OrderRejected:
-        order = self.book.order_by_client_id(command.client_order_id)
         log.warning(
             "order.replace_refused",
             client_order_id=command.client_order_id,
             code=code,
             reason=reason,
         )
-        return OrderRejected(
-            account_id=self.account_id,
-            client_order_id=command.client_order_id,
-            cl_ord_id=None if order is None else order.cl_ord_id,
-            symbol="" if order is None else order.symbol,
-            code=code,
-            reason=reason,
-            source=source,
-            strategy=command.strategy,
-            replace=True,
+        return self._not_applied(
+            command.client_order_id, code, reason, source, strategy=command.strategy
         )
 
     def _release_held(self) -> list[Event]:
@@ -708,20 +707,7 @@ class AccountActor:
                 code=event.code,
                 reason=f"its cancel ({self._cancel_all}) failed and is not retried",
             )
-        order = self.book.order_by_client_id(client_order_id)
-        return [
-            OrderRejected(
-                account_id=self.account_id,
-                client_order_id=client_order_id,
-                cl_ord_id=None if order is None else order.cl_ord_id,
-                symbol="" if order is None else order.symbol,
-                code=event.code,
-                reason=event.reason,
-                source="venue",
-                strategy=self.book.owner_of(client_order_id),
-                cancel=True,
-            )
-        ]
+        return [self._not_applied(client_order_id, event.code, event.reason, "venue", cancel=True)]
 
     def _send_pending_cancels(self) -> None:
         """Send each deferred cancel once its order has a venue report (it may come after the
